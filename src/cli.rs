@@ -1,0 +1,369 @@
+//! The `liverec` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use chrono::{Days, NaiveDate};
+use clap::{Args, Parser, Subcommand};
+use datafusion::arrow::util::pretty::pretty_format_batches;
+
+use crate::engine::EngineOptions;
+use crate::generator::{self, GenConfig, Scale};
+use crate::job::JobSpec;
+use crate::params;
+use crate::runner::{self, RunReport, RunRequest};
+use crate::storage::{Location, Storage};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "liverec",
+    version,
+    about = "Daily batch side of a live-streaming recommender: heat ranking, item-CF recall, \
+             leakage-free training sets and ranking baselines on DataFusion",
+    long_about = None
+)]
+pub struct Cli {
+    /// Log filter (e.g. info, debug, liverec=debug); RUST_LOG also works.
+    #[arg(long, global = true, default_value = "info", env = "LIVEREC_LOG")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Generate a synthetic live platform's event logs (the six input tables) as Parquet.
+    Generate(GenerateArgs),
+    /// Run one job for one day, e.g. `liverec run heat --date 2026-01-07 --input data/input
+    /// --output data/output`. Outputs are committed atomically as <output>/<table>/dt=D/.
+    Run(RunArgs),
+    /// List the jobs with their parameters and defaults.
+    Jobs,
+    /// Check every input file of a range of days against the data contract.
+    Validate {
+        /// Input root (local path or s3:// URL).
+        #[arg(long, default_value = "data/input")]
+        input: String,
+        /// First day, YYYY-MM-DD.
+        #[arg(long)]
+        from: String,
+        /// Last day, YYYY-MM-DD (default: --from).
+        #[arg(long)]
+        to: Option<String>,
+    },
+    /// Generate small demo data into a directory and run the pipeline on it.
+    Quickstart(QuickstartArgs),
+    /// Remove staging data left behind by interrupted runs under an output root.
+    Cleanup {
+        /// Output root (local path or s3:// URL).
+        #[arg(long)]
+        output: String,
+    },
+}
+
+#[derive(Args, Debug)]
+struct GenerateArgs {
+    /// Where to write the tables (local path or URL); tables go to <out>/<table>/dt=D/.
+    #[arg(long)]
+    out: String,
+    /// Size preset; --users/--anchors/--days override it.
+    #[arg(long, value_enum, default_value = "small")]
+    scale: Scale,
+    /// First day, YYYY-MM-DD.
+    #[arg(long, default_value = "2026-01-01")]
+    start: String,
+    #[arg(long)]
+    days: Option<u32>,
+    #[arg(long)]
+    users: Option<u32>,
+    #[arg(long)]
+    anchors: Option<u32>,
+    /// Random seed: the same seed gives identical data files.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct EngineArgs {
+    /// Memory pool for query operators (e.g. 12GiB); spills to disk beyond it.
+    /// Default: 60% of RAM, at most 16 GiB.
+    #[arg(long)]
+    memory: Option<String>,
+    /// Directory for spill files (default: the OS temp directory).
+    #[arg(long)]
+    spill_dir: Option<PathBuf>,
+    /// Partitions per query stage (default: number of cores).
+    #[arg(long)]
+    partitions: Option<usize>,
+}
+
+impl EngineArgs {
+    fn options(&self) -> Result<EngineOptions> {
+        Ok(EngineOptions {
+            memory_limit: self.memory.as_deref().map(parse_bytes).transpose()?,
+            spill_dir: self.spill_dir.clone(),
+            target_partitions: self.partitions,
+        })
+    }
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// Job name (a file jobs/<name>.toml); see `liverec jobs`.
+    job: String,
+    /// The day to run for, YYYY-MM-DD.
+    #[arg(long)]
+    date: String,
+    /// Input root holding the event logs (local path or s3:// URL).
+    #[arg(long, default_value = "data/input")]
+    input: String,
+    /// Output root for liverec's tables (local path or s3:// URL).
+    #[arg(long, default_value = "data/output")]
+    output: String,
+    /// Override a job parameter: --set key=value (typed and validated).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    #[command(flatten)]
+    engine: EngineArgs,
+}
+
+#[derive(Args, Debug)]
+struct QuickstartArgs {
+    /// Directory for the demo data (input/ and output/ are created inside).
+    #[arg(long, default_value = "data")]
+    dir: String,
+    #[command(flatten)]
+    engine: EngineArgs,
+}
+
+/// Parses a byte size such as `1073741824`, `800MB`, `12GiB`, `2G`.
+pub fn parse_bytes(text: &str) -> Result<u64> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let value: f64 = num
+        .parse()
+        .with_context(|| format!("{text:?} is not a size like 12GiB or 800MB"))?;
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "kib" => 1024.0,
+        "m" | "mb" => 1e6,
+        "mib" => 1024.0 * 1024.0,
+        "g" | "gb" => 1e9,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        "t" | "tb" => 1e12,
+        "tib" => 1024f64.powi(4),
+        other => bail!("unknown size unit {other:?} in {text:?}"),
+    };
+    Ok((value * mult) as u64)
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(filter: &str) {
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| filter.to_string());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+async fn dispatch(command: Command) -> Result<()> {
+    match command {
+        Command::Generate(args) => {
+            let (users, anchors, days) = args.scale.preset();
+            let cfg = GenConfig {
+                start: params::parse_date(&args.start)?,
+                days: args.days.unwrap_or(days),
+                users: args.users.unwrap_or(users),
+                anchors: args.anchors.unwrap_or(anchors),
+                seed: args.seed,
+            };
+            let out = Storage::open(Location::parse(&args.out)?)?;
+            let report = generator::generate(&cfg, &out).await?;
+            println!(
+                "generated {} day(s) from {} into {}",
+                cfg.days, cfg.start, out.loc
+            );
+            for (table, rows) in &report.rows {
+                println!("  {table:<14} {rows:>12} rows");
+            }
+            Ok(())
+        }
+        Command::Run(args) => {
+            let overrides = args
+                .set
+                .iter()
+                .map(|s| params::parse_override(s))
+                .collect::<Result<Vec<_>>>()?;
+            let report = runner::run_job(RunRequest {
+                job: JobSpec::load(&args.job)?,
+                date: params::parse_date(&args.date).context("--date")?,
+                input: Location::parse(&args.input)?,
+                output: Location::parse(&args.output)?,
+                overrides,
+                engine: args.engine.options()?,
+            })
+            .await?;
+            print_report(&report);
+            Ok(())
+        }
+        Command::Jobs => {
+            for name in crate::project::list("jobs/", ".toml") {
+                let job = JobSpec::load(&name)?;
+                println!("{name}: {}", job.description);
+                for (p, spec) in &job.params {
+                    let default = spec
+                        .default
+                        .as_ref()
+                        .map(|d| d.to_string())
+                        .unwrap_or_else(|| "(required)".into());
+                    println!(
+                        "    --set {p}=<{:?}> default {default}  {}",
+                        spec.ty, spec.doc
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Validate { input, from, to } => {
+            let from = params::parse_date(&from).context("--from")?;
+            let to = match to {
+                Some(t) => params::parse_date(&t).context("--to")?,
+                None => from,
+            };
+            let root = Storage::open(Location::parse(&input)?)?;
+            let summary = crate::validate::validate_inputs(&root, from, to).await?;
+            let mut missing_any = false;
+            for t in &summary {
+                println!(
+                    "{:<14} {:>3} partition(s) {:>4} file(s) {:>12} rows{}",
+                    t.table,
+                    t.partitions,
+                    t.files,
+                    t.rows,
+                    if t.missing.is_empty() {
+                        String::new()
+                    } else {
+                        missing_any = true;
+                        let days: Vec<String> = t.missing.iter().map(|d| d.to_string()).collect();
+                        format!("  missing: {}", days.join(", "))
+                    }
+                );
+            }
+            if missing_any {
+                bail!("some input days are missing under {}", root.loc);
+            }
+            println!("all files of {from}..{to} match the data contract");
+            Ok(())
+        }
+        Command::Quickstart(args) => quickstart(args).await,
+        Command::Cleanup { output } => {
+            let root = Storage::open(Location::parse(&output)?)?;
+            let staging = root.at(crate::writer::STAGING_DIR);
+            staging.delete_all().await?;
+            println!("removed staging data under {}", staging.loc);
+            Ok(())
+        }
+    }
+}
+
+fn print_report(report: &RunReport) {
+    println!(
+        "job {} for {} (run {})",
+        report.job, report.date, report.run_id
+    );
+    for input in &report.inputs {
+        println!(
+            "  read  {:<16} {} partition(s), {} file(s){}",
+            input.table,
+            input.partitions.len(),
+            input.files,
+            if input.missing.is_empty() {
+                String::new()
+            } else {
+                format!(", {} day(s) missing", input.missing.len())
+            }
+        );
+    }
+    for out in &report.outputs {
+        println!(
+            "  wrote {:<16} {:>10} rows  {}",
+            out.table, out.rows, out.location
+        );
+    }
+    for (k, v) in &report.checks {
+        println!("  check {k} = {v}");
+    }
+}
+
+async fn quickstart(args: QuickstartArgs) -> Result<()> {
+    let dir = Location::parse(&args.dir)?;
+    let input = dir.join("input");
+    let output = dir.join("output");
+    let (users, anchors, days) = Scale::Small.preset();
+    let start = NaiveDate::from_ymd_opt(2026, 1, 1).expect("valid date");
+    let cfg = GenConfig {
+        start,
+        days,
+        users,
+        anchors,
+        seed: 42,
+    };
+    println!("generating demo data ({users} users, {anchors} anchors, {days} days) into {input}");
+    generator::generate(&cfg, &Storage::open(input.clone())?).await?;
+    let last = start + Days::new(days as u64 - 1);
+    let report = runner::run_job(RunRequest {
+        job: JobSpec::load("heat")?,
+        date: last,
+        input: input.clone(),
+        output: output.clone(),
+        overrides: Vec::new(),
+        engine: args.engine.options()?,
+    })
+    .await?;
+    print_report(&report);
+
+    let ctx = crate::engine::new_context(&args.engine.options()?)?;
+    let heat = output
+        .join("heat")
+        .join(&crate::storage::partition_name(last));
+    ctx.register_parquet("heat", heat.dir_url(), Default::default())
+        .await?;
+    let top = ctx
+        .sql("SELECT rank, anchor_id, category, viewers, gifters, interactors, heat FROM heat ORDER BY rank LIMIT 10")
+        .await?
+        .collect()
+        .await?;
+    println!(
+        "\ntop anchors by heat on {last}:\n{}",
+        pretty_format_batches(&top)?
+    );
+    println!("\ninputs:  {input}\noutputs: {output}");
+    Ok(())
+}

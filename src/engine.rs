@@ -1,0 +1,94 @@
+//! The one place a query session is built. Embedded runs use it directly; the cluster mode
+//! (Ballista) starts from the same `SessionConfig` and the same UDF registry so both modes
+//! plan the same SQL the same way.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+/// How a session is sized. `None` fields take defaults fitted to the machine.
+#[derive(Clone, Debug, Default)]
+pub struct EngineOptions {
+    /// Bytes of the spilling memory pool for query operators.
+    pub memory_limit: Option<u64>,
+    /// Directory for spill files (default: the OS temp directory).
+    pub spill_dir: Option<PathBuf>,
+    /// Partitions per query stage (default: the number of cores).
+    pub target_partitions: Option<usize>,
+}
+
+impl EngineOptions {
+    pub fn target_partitions(&self) -> usize {
+        self.target_partitions.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+                .max(2)
+        })
+    }
+
+    /// Default pool: 60% of physical memory, at most 16 GiB (leaves room for the
+    /// non-pooled buffers: Parquet writers, hash-join build sides, the OS page cache).
+    pub fn memory_limit(&self) -> u64 {
+        self.memory_limit.unwrap_or_else(|| {
+            let total = physical_memory().unwrap_or(8 << 30);
+            (total / 10 * 6).min(16 << 30)
+        })
+    }
+}
+
+/// Total physical memory from /proc/meminfo (Linux), if readable.
+pub fn physical_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// The session configuration shared by embedded and cluster mode.
+///
+/// Strings are read as `Utf8` rather than `Utf8View`, as Ballista does, so both modes produce
+/// the same schemas.
+pub fn session_config(opts: &EngineOptions) -> SessionConfig {
+    let mut config = SessionConfig::new()
+        .with_target_partitions(opts.target_partitions())
+        .with_information_schema(true);
+    let o = config.options_mut();
+    o.execution.parquet.schema_force_view_types = false;
+    o.sql_parser.map_string_types_to_utf8view = false;
+    config
+}
+
+/// The runtime: a fair spilling memory pool, a spill directory, and no listing cache (a job
+/// must see partitions committed a moment ago by the previous job of the same process).
+pub fn runtime_env(opts: &EngineOptions) -> Result<Arc<RuntimeEnv>> {
+    let mut disk = DiskManagerBuilder::default();
+    if let Some(dir) = &opts.spill_dir {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create spill directory {}", dir.display()))?;
+        disk = disk.with_mode(DiskManagerMode::Directories(vec![dir.clone()]));
+    }
+    RuntimeEnvBuilder::new()
+        .with_memory_pool(Arc::new(FairSpillPool::new(opts.memory_limit() as usize)))
+        .with_disk_manager_builder(disk)
+        .with_object_list_cache_limit(0)
+        .build_arc()
+        .context("cannot build the query runtime")
+}
+
+/// A fresh embedded session with every liverec UDF registered.
+pub fn new_context(opts: &EngineOptions) -> Result<SessionContext> {
+    let mut state = SessionStateBuilder::new()
+        .with_config(session_config(opts))
+        .with_runtime_env(runtime_env(opts)?)
+        .with_default_features()
+        .build();
+    liverec_udfs::register_all(&mut state).context("cannot register liverec UDFs")?;
+    Ok(SessionContext::new_with_state(state))
+}

@@ -1,0 +1,22 @@
+//! liverec: the daily batch side of a live-streaming recommender.
+//!
+//! The pipeline is declared, not coded: `sql/` holds every query, `jobs/` declares each job
+//! (inputs and their day windows, steps, outputs, typed parameters, checks), `workflows/` the
+//! DAG, and `udfs/` the Rust functions. This crate is the machinery that runs them: one session
+//! builder (`engine`), one storage seam (`storage`), one atomic writer (`writer`), the job
+//! runner (`runner`), the input contract (`contract`) and the data generator (`generator`).
+
+pub mod cli;
+pub mod contract;
+pub mod engine;
+pub mod generator;
+pub mod job;
+pub mod manifest;
+pub mod params;
+pub mod progress;
+pub mod project;
+pub mod runner;
+pub mod s3;
+pub mod storage;
+pub mod validate;
+pub mod writer;

@@ -1,0 +1,56 @@
+//! The declarative project files — `jobs/`, `sql/`, `workflows/` — embedded at build time.
+//! Setting `LIVEREC_HOME` to a directory holding the same layout reads them from disk instead
+//! (edit a query or a job file and rerun, no rebuild).
+
+use anyhow::{Context, Result, bail};
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/project_files.rs"));
+}
+
+fn home() -> Option<std::path::PathBuf> {
+    std::env::var_os("LIVEREC_HOME").map(Into::into)
+}
+
+/// Reads a project file by its path relative to the project root, e.g. `sql/heat/heat.sql`.
+pub fn read(rel: &str) -> Result<String> {
+    if rel.split('/').any(|seg| seg == ".." || seg.is_empty()) {
+        bail!("invalid project path {rel:?}");
+    }
+    if let Some(home) = home() {
+        let path = home.join(rel);
+        return std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()));
+    }
+    embedded::FILES
+        .iter()
+        .find(|(p, _)| *p == rel)
+        .map(|(_, text)| text.to_string())
+        .with_context(|| format!("no project file {rel}"))
+}
+
+/// Names (without directory and extension) of the files directly in `dir` ending in `ext`.
+pub fn list(dir: &str, ext: &str) -> Vec<String> {
+    let mut names: Vec<String> = if let Some(home) = home() {
+        std::fs::read_dir(home.join(dir))
+            .map(|rd| {
+                rd.flatten()
+                    .filter_map(|e| e.file_name().into_string().ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    } else {
+        embedded::FILES
+            .iter()
+            .filter_map(|(p, _)| p.strip_prefix(dir))
+            .filter(|rest| !rest.contains('/'))
+            .map(str::to_string)
+            .collect()
+    };
+    names.retain(|n| n.ends_with(ext));
+    for n in &mut names {
+        n.truncate(n.len() - ext.len());
+    }
+    names.sort();
+    names
+}

@@ -1,0 +1,416 @@
+//! Runs one job for one day: binds typed parameters, registers each declared input restricted
+//! to its day window (so the SQL cannot see other days, and only those partitions are read),
+//! checks input files against the data contract, runs the SQL steps, runs the checks, and
+//! commits each output partition atomically with its manifest.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use arrow::datatypes::{DataType, SchemaRef};
+use chrono::{Days, NaiveDate, Utc};
+use datafusion::common::ScalarValue;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::execution::context::SQLOptions;
+use datafusion::prelude::{DataFrame, Expr, SessionContext, col, lit};
+use futures::{StreamExt, TryStreamExt};
+
+use crate::contract::{self, ContractError};
+use crate::engine::{self, EngineOptions};
+use crate::job::{JobSpec, Root};
+use crate::manifest::{InputEntry, LIVEREC_VERSION, PartitionManifest, schema_entries};
+use crate::params::{self, ParamValue, Params};
+use crate::project;
+use crate::storage::{Location, Storage, partition_name};
+use crate::writer::StagedPartition;
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct RunRequest {
+    pub job: JobSpec,
+    pub date: NaiveDate,
+    pub input: Location,
+    pub output: Location,
+    /// `key=value` parameter overrides, parsed against the job's declarations.
+    pub overrides: Vec<(String, String)>,
+    pub engine: EngineOptions,
+}
+
+/// What a run did.
+#[derive(Clone, Debug)]
+pub struct RunReport {
+    pub job: String,
+    pub date: NaiveDate,
+    pub run_id: String,
+    pub outputs: Vec<OutputReport>,
+    pub inputs: Vec<InputEntry>,
+    pub checks: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Clone, Debug)]
+pub struct OutputReport {
+    pub table: String,
+    pub location: String,
+    pub rows: u64,
+    pub files: usize,
+}
+
+pub fn new_run_id() -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("{}-{}", Utc::now().format("%Y%m%dT%H%M%S"), &id[..8])
+}
+
+fn shift(date: NaiveDate, offset: i64) -> Result<NaiveDate> {
+    let shifted = if offset >= 0 {
+        date.checked_add_days(Days::new(offset as u64))
+    } else {
+        date.checked_sub_days(Days::new(offset.unsigned_abs()))
+    };
+    shifted.with_context(|| format!("{date} {offset:+} days is out of range"))
+}
+
+/// Placeholder values the SQL may use: every parameter, `$date`, and `$day_start` /
+/// `$day_end` (UTC timestamps bounding the day).
+fn placeholder_values(params: &Params, date: NaiveDate) -> Result<HashMap<String, ScalarValue>> {
+    let mut values: HashMap<String, ScalarValue> = params
+        .iter()
+        .map(|(k, v)| (k.clone(), v.to_scalar()))
+        .collect();
+    let ts = |d: NaiveDate| {
+        ScalarValue::TimestampMicrosecond(Some(params::day_start_micros(d)), Some("UTC".into()))
+    };
+    values.insert("day_start".into(), ts(date));
+    values.insert("day_end".into(), ts(shift(date, 1)?));
+    Ok(values)
+}
+
+/// Runs a query file from `sql/` with typed placeholder values.
+pub async fn query(
+    ctx: &SessionContext,
+    sql_path: &str,
+    values: &HashMap<String, ScalarValue>,
+) -> Result<DataFrame> {
+    let text = project::read(&format!("sql/{sql_path}"))?;
+    // Job queries only read: no DDL, DML or SET statements.
+    let options = SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false);
+    let df = ctx
+        .sql_with_options(&text, options)
+        .await
+        .with_context(|| format!("planning sql/{sql_path}"))?;
+    df.with_param_values(values.clone())
+        .with_context(|| format!("binding parameters of sql/{sql_path}"))
+}
+
+pub async fn run_job(req: RunRequest) -> Result<RunReport> {
+    let job = &req.job;
+    let mut params =
+        params::bind(&job.params, &req.overrides).with_context(|| format!("job `{}`", job.name))?;
+    params.insert("date".into(), ParamValue::Date(req.date));
+    let run_id = new_run_id();
+    tracing::info!(job = %job.name, date = %req.date, run_id = %run_id, "starting");
+
+    let ctx = engine::new_context(&req.engine)?;
+    let input_root = Storage::open(req.input.clone())?;
+    let output_root = Storage::open(req.output.clone())?;
+    for root in [&input_root, &output_root] {
+        ctx.register_object_store(&root.loc.store_url(), root.store.clone());
+    }
+
+    let max_missing = params
+        .get("max_missing_days")
+        .and_then(ParamValue::as_int)
+        .unwrap_or(0)
+        .max(0) as usize;
+    let mut inputs = Vec::new();
+    for spec in &job.inputs {
+        let root = match spec.from {
+            Root::Input => &input_root,
+            Root::Output => &output_root,
+        };
+        let entry = register_input(&ctx, spec, root, req.date, &params, max_missing).await?;
+        inputs.push(entry);
+    }
+
+    let values = placeholder_values(&params, req.date)?;
+    let mut staged = Vec::new();
+    let result = async {
+        for step in &job.steps {
+            let df = query(&ctx, &step.sql, &values).await?;
+            if let Some(view) = &step.view {
+                ctx.register_table(view.as_str(), df.into_view())?;
+                continue;
+            }
+            let table = step.output.as_deref().expect("validated: view or output");
+            let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+            let streams = df
+                .execute_stream_partitioned()
+                .await
+                .with_context(|| format!("running sql/{}", step.sql))?;
+            let mut part = StagedPartition::begin(&output_root, table, req.date, &run_id).await?;
+            let written = part
+                .write_streams(schema.clone(), streams)
+                .await
+                .with_context(|| format!("writing {table} from sql/{}", step.sql));
+            staged.push((part, schema));
+            written?;
+        }
+        let checks = run_checks(&ctx, job, &values).await?;
+        Ok::<_, anyhow::Error>(checks)
+    }
+    .await;
+
+    let checks = match result {
+        Ok(checks) => checks,
+        Err(e) => {
+            for (part, _) in staged {
+                part.abort().await;
+            }
+            return Err(e);
+        }
+    };
+
+    let params_json: BTreeMap<String, serde_json::Value> = params
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or_default()))
+        .collect();
+    let mut outputs = Vec::new();
+    for (part, schema) in staged {
+        let table = part.table.clone();
+        let location = output_root
+            .at(&table)
+            .at(&partition_name(req.date))
+            .loc
+            .to_string();
+        let rows = part.rows();
+        let files = part.files.len();
+        let manifest = PartitionManifest {
+            table: table.clone(),
+            dt: req.date,
+            job: job.name.clone(),
+            run_id: run_id.clone(),
+            liverec_version: LIVEREC_VERSION.to_string(),
+            created_at: Utc::now(),
+            rows: 0,
+            files: Vec::new(),
+            schema: schema_entries(&schema),
+            params: params_json.clone(),
+            inputs: inputs.clone(),
+            checks: checks.clone(),
+        };
+        part.commit(manifest).await?;
+        outputs.push(OutputReport {
+            table,
+            location,
+            rows,
+            files,
+        });
+    }
+    Ok(RunReport {
+        job: job.name.clone(),
+        date: req.date,
+        run_id,
+        outputs,
+        inputs,
+        checks,
+    })
+}
+
+async fn run_checks(
+    ctx: &SessionContext,
+    job: &JobSpec,
+    values: &HashMap<String, ScalarValue>,
+) -> Result<BTreeMap<String, serde_json::Value>> {
+    let mut out = BTreeMap::new();
+    for check in &job.checks {
+        let batches = query(ctx, &check.sql, values).await?.collect().await?;
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        if rows != 1 {
+            bail!(
+                "check `{}` (sql/{}) must return one row, returned {rows}",
+                check.name,
+                check.sql
+            );
+        }
+        let batch = batches.iter().find(|b| b.num_rows() == 1).expect("one row");
+        for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+            let value = ScalarValue::try_from_array(column, 0)?;
+            let json = scalar_to_json(&value);
+            let key = format!("{}.{}", check.name, field.name());
+            if check.fail_if_nonzero.iter().any(|c| c == field.name())
+                && json.as_f64().is_some_and(|x| x != 0.0)
+            {
+                bail!(
+                    "check `{}` failed: {} = {} (must be 0; sql/{})",
+                    check.name,
+                    field.name(),
+                    json,
+                    check.sql
+                );
+            }
+            out.insert(key, json);
+        }
+    }
+    Ok(out)
+}
+
+fn scalar_to_json(v: &ScalarValue) -> serde_json::Value {
+    if v.is_null() {
+        return serde_json::Value::Null;
+    }
+    match v {
+        ScalarValue::Int8(Some(x)) => (*x).into(),
+        ScalarValue::Int16(Some(x)) => (*x).into(),
+        ScalarValue::Int32(Some(x)) => (*x).into(),
+        ScalarValue::Int64(Some(x)) => (*x).into(),
+        ScalarValue::UInt64(Some(x)) => (*x).into(),
+        ScalarValue::UInt32(Some(x)) => (*x).into(),
+        ScalarValue::Float64(Some(x)) => serde_json::Number::from_f64(*x)
+            .map(Into::into)
+            .unwrap_or(serde_json::Value::Null),
+        ScalarValue::Boolean(Some(b)) => (*b).into(),
+        other => other.to_string().into(),
+    }
+}
+
+/// Registers one input as a view restricted to the partitions of its window.
+async fn register_input(
+    ctx: &SessionContext,
+    spec: &crate::job::InputSpec,
+    root: &Storage,
+    date: NaiveDate,
+    params: &Params,
+    max_missing: usize,
+) -> Result<InputEntry> {
+    let (lo, hi) = spec.window(params)?;
+    let (from, to) = (shift(date, lo)?, shift(date, hi)?);
+    let table = root.at(&spec.table);
+    let mut present: Vec<NaiveDate> = table
+        .list_partitions()
+        .await?
+        .into_iter()
+        .filter(|d| *d >= from && *d <= to)
+        .collect();
+    let window: Vec<NaiveDate> = from.iter_days().take_while(|d| *d <= to).collect();
+    let mut missing: Vec<NaiveDate> = window
+        .iter()
+        .copied()
+        .filter(|d| !present.contains(d))
+        .collect();
+    if spec.latest {
+        if let Some(last) = present.last().copied() {
+            present = vec![last];
+            missing.clear();
+        } else if spec.required {
+            bail!(
+                "input `{}`: no snapshot between {from} and {to} under {}",
+                spec.table,
+                table.loc
+            );
+        }
+    } else if spec.required && missing.len() > max_missing {
+        let list: Vec<String> = missing.iter().map(|d| d.to_string()).collect();
+        bail!(
+            "input `{}` under {} lacks {} day(s) of its window {from}..{to}: {} (max_missing_days = {max_missing})",
+            spec.table,
+            table.loc,
+            missing.len(),
+            list.join(", ")
+        );
+    }
+
+    // Every file of every partition read is checked before the query runs.
+    let mut files = Vec::new();
+    for day in &present {
+        let part = table.at(&partition_name(*day));
+        for meta in part.list_parquet_files().await? {
+            files.push((part.clone(), meta));
+        }
+    }
+    let contract = match spec.from {
+        Root::Input => Some(contract::input_table(&spec.table).with_context(|| {
+            format!("input `{}` is not a table of the data contract", spec.table)
+        })?),
+        Root::Output => None,
+    };
+    let footers: Vec<SchemaRef> = futures::stream::iter(files.iter().map(|(part, meta)| {
+        let store = part.store.clone();
+        let meta = meta.clone();
+        let name = part
+            .loc
+            .join(meta.location.filename().unwrap_or_default())
+            .to_string();
+        async move {
+            contract::read_footer(store, &meta, &name)
+                .await
+                .map(|f| f.schema)
+        }
+    }))
+    .buffered(8)
+    .try_collect()
+    .await?;
+    let schema = match contract {
+        Some(c) => {
+            for ((part, meta), found) in files.iter().zip(&footers) {
+                let name = part.loc.join(meta.location.filename().unwrap_or_default());
+                c.check(&name.to_string(), found)
+                    .map_err(anyhow::Error::from)?;
+            }
+            c.schema()
+        }
+        None => match footers.first() {
+            Some(s) => s.clone(),
+            None => bail!(
+                "input `{}`: no files between {from} and {to} under {}",
+                spec.table,
+                table.loc
+            ),
+        },
+    };
+
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        .with_file_extension(".parquet")
+        .with_table_partition_cols(vec![("dt".to_string(), DataType::Date32)]);
+    let url = ListingTableUrl::parse(table.loc.dir_url())?;
+    let config = ListingTableConfig::new(url)
+        .with_listing_options(options)
+        .with_schema(schema);
+    let listing = ListingTable::try_new(config)?;
+    let hidden = format!("__all_{}", spec.sql_name());
+    ctx.register_table(hidden.as_str(), Arc::new(listing))?;
+    let day_values: Vec<Expr> = present
+        .iter()
+        .map(|d| lit(ScalarValue::Date32(Some(params::date_to_days(*d)))))
+        .collect();
+    let filter = if day_values.is_empty() {
+        lit(false)
+    } else {
+        col("dt").in_list(day_values, false)
+    };
+    let view = ctx.table(hidden.as_str()).await?.filter(filter)?;
+    ctx.register_table(spec.sql_name(), view.into_view())?;
+    tracing::info!(
+        table = %spec.table,
+        partitions = present.len(),
+        files = files.len(),
+        "registered input {from}..{to}"
+    );
+    Ok(InputEntry {
+        table: spec.table.clone(),
+        location: table.loc.to_string(),
+        window: [from, to],
+        partitions: present,
+        missing,
+        files: files.len(),
+    })
+}
+
+/// Keeps the contract error type reachable for callers that match on it.
+pub fn as_contract_error(e: &anyhow::Error) -> Option<&ContractError> {
+    e.downcast_ref::<ContractError>()
+}

@@ -1,0 +1,332 @@
+//! The one atomic writer. A partition `<table>/dt=D/` is written under a staging directory
+//! outside the table (`<root>/_staging/…`, never listed by readers), its manifest is written
+//! last, and the whole directory is then committed in one step:
+//! - local disk: `renameat2(RENAME_EXCHANGE)` swaps the staged directory with the live one
+//!   (or a plain `rename` when there is none), so a reader or a crash sees the old partition or
+//!   the new one, never a mix; the old one is then deleted from staging.
+//! - S3 has no rename: its commit protocol comes with the S3 storage work and is refused here.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use chrono::NaiveDate;
+use datafusion::execution::SendableRecordBatchStream;
+use futures::StreamExt;
+use object_store::ObjectStoreExt;
+use object_store::buffered::BufWriter;
+use parquet::arrow::AsyncArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+
+use crate::manifest::{FileEntry, MANIFEST_FILE, PartitionManifest};
+use crate::storage::{Storage, partition_name};
+
+pub const STAGING_DIR: &str = "_staging";
+
+/// Parquet properties of every file liverec writes.
+pub fn writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(256 * 1024))
+        .set_created_by(format!("liverec {}", crate::manifest::LIVEREC_VERSION))
+        .build()
+}
+
+/// A partition being written; nothing is visible until [`StagedPartition::commit`].
+pub struct StagedPartition {
+    pub table: String,
+    pub day: NaiveDate,
+    pub run_id: String,
+    target: Storage,
+    staging: Storage,
+    pub files: Vec<FileEntry>,
+}
+
+impl StagedPartition {
+    /// Starts a partition of `table` under the output root `root`.
+    pub async fn begin(root: &Storage, table: &str, day: NaiveDate, run_id: &str) -> Result<Self> {
+        if !root.loc.is_local() {
+            bail!(
+                "writing to {} is not supported yet: atomic commits are implemented for local disk only",
+                root.loc
+            );
+        }
+        let target = root.at(table).at(&partition_name(day));
+        let staging = root
+            .at(STAGING_DIR)
+            .at(table)
+            .at(&format!("{}.{run_id}", partition_name(day)));
+        staging.delete_all().await?;
+        if let Some(p) = staging.loc.local_path() {
+            std::fs::create_dir_all(&p)
+                .with_context(|| format!("cannot create staging directory {}", p.display()))?;
+        }
+        Ok(Self {
+            table: table.to_string(),
+            day,
+            run_id: run_id.to_string(),
+            target,
+            staging,
+            files: Vec::new(),
+        })
+    }
+
+    pub fn staging(&self) -> &Storage {
+        &self.staging
+    }
+
+    /// A Parquet writer for a new data file `name` of this partition.
+    pub fn file_writer(
+        &self,
+        name: &str,
+        schema: SchemaRef,
+    ) -> Result<AsyncArrowWriter<BufWriter>> {
+        let path = self.staging.at(name).loc.store_path();
+        let sink = BufWriter::new(self.staging.store.clone(), path);
+        AsyncArrowWriter::try_new(sink, schema, Some(writer_properties()))
+            .with_context(|| format!("cannot start Parquet file {name}"))
+    }
+
+    /// Closes a writer opened by [`Self::file_writer`] and records the file.
+    pub async fn finish_file(
+        &mut self,
+        name: &str,
+        writer: AsyncArrowWriter<BufWriter>,
+    ) -> Result<()> {
+        let meta = writer
+            .close()
+            .await
+            .with_context(|| format!("cannot finish {}", self.staging.at(name).loc))?;
+        let rows = meta.file_metadata().num_rows() as u64;
+        let head = self
+            .staging
+            .store
+            .head(&self.staging.at(name).loc.store_path())
+            .await
+            .with_context(|| format!("cannot stat {}", self.staging.at(name).loc))?;
+        self.files.push(FileEntry {
+            name: name.to_string(),
+            rows,
+            bytes: head.size,
+        });
+        Ok(())
+    }
+
+    /// Writes each non-empty stream as its own data file `part-NNNNN.parquet`, concurrently
+    /// (one file per query partition). An all-empty result still gets one empty file, so
+    /// every committed partition carries its schema.
+    pub async fn write_streams(
+        &mut self,
+        schema: SchemaRef,
+        streams: Vec<SendableRecordBatchStream>,
+    ) -> Result<()> {
+        let writes =
+            streams.into_iter().enumerate().map(|(i, stream)| {
+                let staging = self.staging.clone();
+                let schema = schema.clone();
+                async move {
+                    write_file(&staging, &format!("part-{i:05}.parquet"), schema, stream).await
+                }
+            });
+        let written = futures::future::try_join_all(writes).await?;
+        self.files.extend(written.into_iter().flatten());
+        if self.files.is_empty() {
+            self.write_batches("part-00000.parquet", schema, &[])
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Writes one data file from batches in memory.
+    pub async fn write_batches(
+        &mut self,
+        name: &str,
+        schema: SchemaRef,
+        batches: &[RecordBatch],
+    ) -> Result<()> {
+        let mut writer = self.file_writer(name, schema)?;
+        for batch in batches {
+            writer.write(batch).await?;
+        }
+        self.finish_file(name, writer).await
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.files.iter().map(|f| f.rows).sum()
+    }
+
+    /// Writes the manifest into the staged directory and makes the partition visible in one
+    /// step, replacing any previous version of it.
+    pub async fn commit(self, mut manifest: PartitionManifest) -> Result<()> {
+        manifest.files = self.files.clone();
+        manifest.rows = self.rows();
+        self.staging
+            .write(MANIFEST_FILE, manifest.to_json()?.into())
+            .await?;
+        fault_point("before_commit");
+        let (Some(staged), Some(target)) =
+            (self.staging.loc.local_path(), self.target.loc.local_path())
+        else {
+            bail!("commit to {} is not supported", self.target.loc);
+        };
+        sync_dir_files(&staged)?;
+        commit_local_dir(&staged, &target)?;
+        // After an exchange the staged path holds the previous version.
+        std::fs::remove_dir_all(&staged).or_else(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        })?;
+        tracing::debug!(table = %self.table, dt = %self.day, rows = manifest.rows, files = manifest.files.len(), "committed {}", self.target.loc);
+        Ok(())
+    }
+
+    /// Removes the staged files of an abandoned partition.
+    pub async fn abort(self) {
+        if let Err(e) = self.staging.delete_all().await {
+            tracing::warn!("cannot remove staging data {}: {e:#}", self.staging.loc);
+        }
+    }
+}
+
+/// Writes one stream to `name` under `staging`; an empty stream writes nothing.
+async fn write_file(
+    staging: &Storage,
+    name: &str,
+    schema: SchemaRef,
+    mut stream: SendableRecordBatchStream,
+) -> Result<Option<FileEntry>> {
+    let Some(first) = stream.next().await else {
+        return Ok(None);
+    };
+    let path = staging.at(name).loc.store_path();
+    let sink = BufWriter::new(staging.store.clone(), path.clone());
+    let mut writer = AsyncArrowWriter::try_new(sink, schema, Some(writer_properties()))?;
+    writer.write(&first?).await?;
+    while let Some(batch) = stream.next().await {
+        writer.write(&batch?).await?;
+    }
+    let meta = writer
+        .close()
+        .await
+        .with_context(|| format!("cannot finish {}", staging.at(name).loc))?;
+    let head = staging.store.head(&path).await?;
+    Ok(Some(FileEntry {
+        name: name.to_string(),
+        rows: meta.file_metadata().num_rows() as u64,
+        bytes: head.size,
+    }))
+}
+
+/// Test hook: `LIVEREC_FAULT_SLEEP_MS_<POINT>` sleeps at a named point, so a test can kill
+/// the process at a known moment of a write.
+fn fault_point(point: &str) {
+    let var = format!("LIVEREC_FAULT_SLEEP_MS_{}", point.to_ascii_uppercase());
+    if let Some(ms) = std::env::var(&var).ok().and_then(|v| v.parse::<u64>().ok()) {
+        tracing::warn!("fault point {point}: sleeping {ms} ms");
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
+}
+
+fn sync_dir_files(dir: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
+        let path = entry?.path();
+        std::fs::File::open(&path)
+            .and_then(|f| f.sync_all())
+            .with_context(|| format!("cannot sync {}", path.display()))?;
+    }
+    std::fs::File::open(dir).and_then(|f| f.sync_all()).ok();
+    Ok(())
+}
+
+/// Moves `staged` to `target` atomically. When `target` exists the two are exchanged, so
+/// `staged` then holds the previous version.
+fn commit_local_dir(staged: &Path, target: &Path) -> Result<()> {
+    let parent = target.parent().context("partition path has no parent")?;
+    std::fs::create_dir_all(parent)
+        .with_context(|| format!("cannot create {}", parent.display()))?;
+    for _ in 0..3 {
+        if target.exists() {
+            match exchange(staged, target) {
+                Ok(()) => return sync_parent(target),
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) => {
+                    // The filesystem cannot exchange: move the old version aside first. A crash
+                    // between the two renames leaves the partition absent (never mixed).
+                    let aside = staged.with_extension("old");
+                    std::fs::rename(target, &aside)?;
+                    std::fs::rename(staged, target)?;
+                    std::fs::rename(&aside, staged)?;
+                    return sync_parent(target);
+                }
+                Err(e) => {
+                    return Err(e).with_context(|| {
+                        format!("cannot commit {} to {}", staged.display(), target.display())
+                    });
+                }
+            }
+        } else {
+            match std::fs::rename(staged, target) {
+                Ok(()) => return sync_parent(target),
+                // Someone committed the same partition meanwhile: exchange instead.
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTEMPTY | libc::EEXIST)) => {
+                    continue;
+                }
+                Err(e) => {
+                    return Err(e).with_context(|| {
+                        format!("cannot commit {} to {}", staged.display(), target.display())
+                    });
+                }
+            }
+        }
+    }
+    bail!(
+        "cannot commit {}: the partition kept changing",
+        target.display()
+    )
+}
+
+fn sync_parent(target: &Path) -> Result<()> {
+    if let Some(parent) = target.parent() {
+        std::fs::File::open(parent).and_then(|f| f.sync_all()).ok();
+    }
+    Ok(())
+}
+
+fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let ca = CString::new(a.as_os_str().as_bytes())?;
+    let cb = CString::new(b.as_os_str().as_bytes())?;
+    // SAFETY: both pointers are valid NUL-terminated paths for the duration of the call.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            ca.as_ptr(),
+            libc::AT_FDCWD,
+            cb.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Reads the manifest of a committed partition, if there is one.
+pub async fn read_manifest(table: &Storage, day: NaiveDate) -> Result<Option<PartitionManifest>> {
+    let part = table.at(&partition_name(day));
+    if !part.exists(MANIFEST_FILE).await? {
+        return Ok(None);
+    }
+    let bytes = part.read(MANIFEST_FILE).await?;
+    PartitionManifest::from_json(&bytes)
+        .with_context(|| format!("in {}", part.at(MANIFEST_FILE).loc))
+        .map(Some)
+}

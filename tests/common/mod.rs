@@ -1,0 +1,170 @@
+//! Shared helpers for the integration tests: run the real `liverec` binary, generate data,
+//! read Parquet back independently of the engine.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use arrow::array::RecordBatch;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+pub fn liverec() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_liverec"));
+    cmd.env("LIVEREC_LOG", "warn").env_remove("LIVEREC_HOME");
+    cmd
+}
+
+fn describe(args: &[&str], out: &Output) -> String {
+    format!(
+        "liverec {}\nexit: {:?}\nstdout:\n{}\nstderr:\n{}",
+        args.join(" "),
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Runs liverec and returns stdout; panics with the full output on failure.
+pub fn run_ok(args: &[&str]) -> String {
+    let out = liverec().args(args).output().expect("run liverec");
+    assert!(out.status.success(), "{}", describe(args, &out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs liverec expecting failure; returns stderr.
+pub fn run_err(args: &[&str]) -> String {
+    let out = liverec().args(args).output().expect("run liverec");
+    assert!(
+        !out.status.success(),
+        "expected failure\n{}",
+        describe(args, &out)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !stderr.contains("panicked"),
+        "panic instead of an error:\n{stderr}"
+    );
+    stderr
+}
+
+pub fn s(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+/// Generates `days` days of small data starting 2026-01-01 into `dir`.
+pub fn generate(dir: &Path, days: u32, users: u32, anchors: u32, seed: u64) {
+    run_ok(&[
+        "generate",
+        "--out",
+        &s(dir),
+        "--days",
+        &days.to_string(),
+        "--users",
+        &users.to_string(),
+        "--anchors",
+        &anchors.to_string(),
+        "--seed",
+        &seed.to_string(),
+    ]);
+}
+
+/// The data files (not the manifest) of a partition directory, sorted.
+pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Reads every Parquet file of a directory with the plain parquet crate (not the engine).
+pub fn read_dir(dir: &Path) -> Vec<RecordBatch> {
+    parquet_files(dir)
+        .into_iter()
+        .flat_map(|path| {
+            let file = std::fs::File::open(&path).unwrap();
+            ParquetRecordBatchReaderBuilder::try_new(file)
+                .unwrap()
+                .build()
+                .unwrap()
+                .map(|b| b.unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+pub fn manifest(dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("_manifest.json"))
+        .unwrap_or_else(|e| panic!("manifest in {}: {e}", dir.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// A committed partition is whole: its manifest lists exactly its data files, with their rows.
+pub fn assert_partition_whole(dir: &Path) -> serde_json::Value {
+    let m = manifest(dir);
+    let listed: Vec<String> = m["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap().to_string())
+        .collect();
+    let mut present: Vec<String> = parquet_files(dir)
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    present.sort();
+    let mut listed_sorted = listed.clone();
+    listed_sorted.sort();
+    assert_eq!(
+        listed_sorted,
+        present,
+        "files of {} differ from its manifest",
+        dir.display()
+    );
+    let rows: usize = read_dir(dir).iter().map(|b| b.num_rows()).sum();
+    assert_eq!(
+        rows as u64,
+        m["rows"].as_u64().unwrap(),
+        "rows of {}",
+        dir.display()
+    );
+    m
+}
+
+pub fn col_i64(batch: &RecordBatch, name: &str) -> Vec<i64> {
+    let c = batch
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("no column {name}"));
+    let c = arrow::compute::cast(c, &arrow::datatypes::DataType::Int64).unwrap();
+    let a = c
+        .as_any()
+        .downcast_ref::<arrow::array::Int64Array>()
+        .unwrap();
+    a.iter().map(|v| v.unwrap()).collect()
+}
+
+pub fn col_f64(batch: &RecordBatch, name: &str) -> Vec<f64> {
+    let c = batch
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("no column {name}"));
+    let c = arrow::compute::cast(c, &arrow::datatypes::DataType::Float64).unwrap();
+    let a = c
+        .as_any()
+        .downcast_ref::<arrow::array::Float64Array>()
+        .unwrap();
+    a.iter().map(|v| v.unwrap()).collect()
+}
+
+pub fn col_str(batch: &RecordBatch, name: &str) -> Vec<Option<String>> {
+    let c = batch
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("no column {name}"));
+    let c = arrow::compute::cast(c, &arrow::datatypes::DataType::Utf8).unwrap();
+    let a = c
+        .as_any()
+        .downcast_ref::<arrow::array::StringArray>()
+        .unwrap();
+    a.iter().map(|v| v.map(str::to_string)).collect()
+}
