@@ -15,6 +15,12 @@ use crate::project;
 pub struct JobSpec {
     pub name: String,
     pub description: String,
+    /// A job implemented in Rust (e.g. `training_set`, which orchestrates other jobs).
+    #[serde(default)]
+    pub builtin: Option<String>,
+    /// Leakage guard: every input window must end before `--date` (profile jobs).
+    #[serde(default)]
+    pub features_before_date: bool,
     #[serde(default)]
     pub params: BTreeMap<String, ParamSpec>,
     #[serde(default)]
@@ -54,6 +60,10 @@ pub struct InputSpec {
     /// Register only the newest day present in the window (daily snapshots).
     #[serde(default)]
     pub latest: bool,
+    /// For liverec's own tables: each partition read must have a manifest whose inputs all
+    /// lie before `--date` and whose shared parameters equal this run's.
+    #[serde(default)]
+    pub lineage_before_date: bool,
 }
 
 fn yes() -> bool {
@@ -186,6 +196,15 @@ impl JobSpec {
         for check in &self.checks {
             project::read(&format!("sql/{}", check.sql))
                 .with_context(|| format!("check references missing sql/{}", check.sql))?;
+        }
+        if let Some(builtin) = &self.builtin {
+            if !crate::builtin::NAMES.contains(&builtin.as_str()) {
+                bail!(
+                    "unknown builtin `{builtin}` (known: {})",
+                    crate::builtin::NAMES.join(", ")
+                );
+            }
+            return Ok(());
         }
         if !self.steps.iter().any(|s| s.output.is_some()) {
             bail!("a job must write at least one output table");

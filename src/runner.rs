@@ -112,6 +112,10 @@ pub async fn run_job(req: RunRequest) -> Result<RunReport> {
     let mut params =
         params::bind(&job.params, &req.overrides).with_context(|| format!("job `{}`", job.name))?;
     params.insert("date".into(), ParamValue::Date(req.date));
+    if let Some(builtin) = &job.builtin {
+        // Builtins run other jobs: box the recursion.
+        return Box::pin(crate::builtin::run(builtin, &req, &params)).await;
+    }
     let run_id = new_run_id();
     tracing::info!(job = %job.name, date = %req.date, run_id = %run_id, "starting");
 
@@ -133,7 +137,25 @@ pub async fn run_job(req: RunRequest) -> Result<RunReport> {
             Root::Input => &input_root,
             Root::Output => &output_root,
         };
+        if job.features_before_date && spec.window(&params)?.1 >= 0 {
+            bail!(
+                "job `{}`: input `{}` window reaches --date, but features must come from days before it",
+                job.name,
+                spec.table
+            );
+        }
         let entry = register_input(&ctx, spec, root, req.date, &params, max_missing).await?;
+        if job.features_before_date && entry.partitions.iter().any(|d| *d >= req.date) {
+            bail!(
+                "leakage: job `{}` read {} partitions on or after {}",
+                job.name,
+                spec.table,
+                req.date
+            );
+        }
+        if spec.lineage_before_date {
+            check_lineage(root, spec, &entry, req.date, &params).await?;
+        }
         inputs.push(entry);
     }
 
@@ -276,6 +298,53 @@ fn scalar_to_json(v: &ScalarValue) -> serde_json::Value {
         ScalarValue::Boolean(Some(b)) => (*b).into(),
         other => other.to_string().into(),
     }
+}
+
+/// Checks, from the manifests of the partitions read, that the features they hold were
+/// computed from data before `date` only, with the same shared parameters as this run.
+async fn check_lineage(
+    root: &Storage,
+    spec: &crate::job::InputSpec,
+    entry: &InputEntry,
+    date: NaiveDate,
+    params: &Params,
+) -> Result<()> {
+    let table = root.at(&spec.table);
+    for day in &entry.partitions {
+        let manifest = crate::writer::read_manifest(&table, *day)
+            .await?
+            .with_context(|| {
+                format!(
+                    "{}/{} has no manifest: not written by liverec",
+                    table.loc,
+                    partition_name(*day)
+                )
+            })?;
+        for input in &manifest.inputs {
+            if input.window[1] >= date || input.partitions.iter().any(|d| *d >= date) {
+                bail!(
+                    "leakage: {}/{} was computed from {} up to {}, not before {date}",
+                    table.loc,
+                    partition_name(*day),
+                    input.table,
+                    input.window[1]
+                );
+            }
+        }
+        for (name, value) in params {
+            if let Some(theirs) = manifest.params.get(name) {
+                let ours = serde_json::to_value(value)?;
+                if *theirs != ours {
+                    bail!(
+                        "{}/{} was built with {name} = {theirs}, this run uses {ours}: rebuild it",
+                        table.loc,
+                        partition_name(*day)
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Registers one input as a view restricted to the partitions of its window.

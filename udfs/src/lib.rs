@@ -10,13 +10,18 @@ use datafusion::common::Result;
 use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::ScalarUDF;
 
+mod sample_unit;
 mod ts_in_day;
 
+pub use sample_unit::SampleUnit;
 pub use ts_in_day::TsInDay;
 
 /// Every scalar UDF liverec defines, in registration order.
 pub fn scalar_udfs() -> Vec<Arc<ScalarUDF>> {
-    vec![Arc::new(ScalarUDF::from(TsInDay::new()))]
+    vec![
+        Arc::new(ScalarUDF::from(TsInDay::new())),
+        Arc::new(ScalarUDF::from(SampleUnit::new())),
+    ]
 }
 
 /// Registers all liverec UDFs into a registry (a `SessionState`, a `SessionContext`, or

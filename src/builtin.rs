@@ -1,0 +1,303 @@
+//! Jobs implemented in Rust rather than SQL. `training_set` orchestrates the SQL jobs
+//! `profiles` and `samples` over M label days and describes the result.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result, bail};
+use chrono::{Days, NaiveDate, Utc};
+use datafusion::functions_aggregate::expr_fn::{count, sum};
+use datafusion::prelude::{Expr, ParquetReadOptions, col, lit, when};
+use serde::Serialize;
+
+use crate::job::JobSpec;
+use crate::manifest::{ColumnEntry, LIVEREC_VERSION};
+use crate::params::{ParamValue, Params};
+use crate::runner::{OutputReport, RunReport, RunRequest, new_run_id, run_job};
+use crate::storage::{Storage, partition_name};
+use crate::writer::read_manifest;
+
+pub const NAMES: &[&str] = &["training_set"];
+
+pub async fn run(name: &str, req: &RunRequest, params: &Params) -> Result<RunReport> {
+    match name {
+        "training_set" => training_set(req, params).await,
+        other => bail!("unknown builtin `{other}`"),
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct DayEntry {
+    dt: NaiveDate,
+    status: &'static str,
+    rows: u64,
+    positives: serde_json::Value,
+    negatives: serde_json::Value,
+    dropped_band: serde_json::Value,
+    exposure_rows: u64,
+    exposure_clicks: serde_json::Value,
+    run_id: String,
+}
+
+#[derive(Debug, Serialize)]
+struct FeatureStats {
+    name: String,
+    #[serde(rename = "type")]
+    data_type: String,
+    null_rate: f64,
+    zero_rate: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+struct TrainingSetManifest {
+    end: NaiveDate,
+    label_days: Vec<NaiveDate>,
+    missing_days: Vec<NaiveDate>,
+    train_days: Vec<NaiveDate>,
+    validation_day: NaiveDate,
+    days: Vec<DayEntry>,
+    rows: u64,
+    positives: u64,
+    features: Vec<FeatureStats>,
+    columns: Vec<ColumnEntry>,
+    params: BTreeMap<String, serde_json::Value>,
+    liverec_version: String,
+    run_id: String,
+    created_at: chrono::DateTime<Utc>,
+}
+
+/// Parameters passed on to a sub-job: those it declares, with this run's values.
+fn pass_through(job: &JobSpec, params: &Params) -> Vec<(String, String)> {
+    job.params
+        .keys()
+        .filter_map(|k| params.get(k).map(|v| (k.clone(), v.to_string())))
+        .collect()
+}
+
+/// Whether a committed partition was built with the same values of the parameters it records.
+async fn up_to_date(
+    table: &Storage,
+    day: NaiveDate,
+    wanted: &[(String, String)],
+    job: &JobSpec,
+) -> Result<bool> {
+    let Some(manifest) = read_manifest(table, day).await? else {
+        return Ok(false);
+    };
+    for (k, text) in wanted {
+        let value = job.params[k].parse_text(k, text)?;
+        if manifest.params.get(k) != Some(&serde_json::to_value(&value)?) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+const FEATURE_SKIP: &[&str] = &["user_id", "anchor_id", "label", "watch_s", "watch_cnt"];
+
+async fn training_set(req: &RunRequest, params: &Params) -> Result<RunReport> {
+    let int = |k: &str| params.get(k).and_then(ParamValue::as_int).unwrap_or(0);
+    let (m, max_missing) = (int("label_days"), int("max_missing_days").max(0) as usize);
+    let force = matches!(params.get("force"), Some(ParamValue::Bool(true)));
+    let end = req.date;
+    let first = end
+        .checked_sub_days(Days::new(m as u64 - 1))
+        .context("label window out of range")?;
+    let label_days: Vec<NaiveDate> = first.iter_days().take(m as usize).collect();
+
+    let profiles = JobSpec::load("profiles")?;
+    let samples = JobSpec::load("samples")?;
+    let profile_args = pass_through(&profiles, params);
+    let sample_args = pass_through(&samples, params);
+    let input = Storage::open(req.input.clone())?;
+    let output = Storage::open(req.output.clone())?;
+    let label_present = input.at("watches").list_partitions().await?;
+
+    let mut days = Vec::new();
+    let mut missing = Vec::new();
+    let mut outputs = Vec::new();
+    for day in &label_days {
+        if !label_present.contains(day) {
+            tracing::warn!(dt = %day, "label day missing from the input");
+            missing.push(*day);
+            continue;
+        }
+        let reuse = !force
+            && up_to_date(&output.at("samples"), *day, &sample_args, &samples).await?
+            && up_to_date(&output.at("exposure_samples"), *day, &sample_args, &samples).await?
+            && up_to_date(&output.at("user_profile"), *day, &profile_args, &profiles).await?;
+        if !reuse {
+            for (job, args) in [(&profiles, &profile_args), (&samples, &sample_args)] {
+                let report = run_job(RunRequest {
+                    job: job.clone(),
+                    date: *day,
+                    input: req.input.clone(),
+                    output: req.output.clone(),
+                    overrides: args.clone(),
+                    engine: req.engine.clone(),
+                })
+                .await
+                .with_context(|| format!("building label day {day}"))?;
+                outputs.extend(report.outputs);
+            }
+        }
+        let m = read_manifest(&output.at("samples"), *day)
+            .await?
+            .context("samples manifest vanished")?;
+        let e = read_manifest(&output.at("exposure_samples"), *day)
+            .await?
+            .context("exposure_samples manifest vanished")?;
+        let check = |k: &str| m.checks.get(k).cloned().unwrap_or_default();
+        days.push(DayEntry {
+            dt: *day,
+            status: if reuse { "reused" } else { "built" },
+            rows: m.rows,
+            positives: check("counts.positives"),
+            negatives: check("counts.negatives"),
+            dropped_band: check("counts.dropped_band"),
+            exposure_rows: e.rows,
+            exposure_clicks: check("counts.exposure_clicks"),
+            run_id: m.run_id.clone(),
+        });
+        tracing::info!(dt = %day, rows = m.rows, positives = %check("counts.positives"), dropped = %check("counts.dropped_band"), "label day ready");
+    }
+    if missing.len() > max_missing {
+        let list: Vec<String> = missing.iter().map(|d| d.to_string()).collect();
+        bail!(
+            "training set ending {end}: {} label day(s) missing from the input ({}); max_missing_days = {max_missing}",
+            missing.len(),
+            list.join(", ")
+        );
+    }
+    let present: Vec<NaiveDate> = days.iter().map(|d| d.dt).collect();
+    if present.is_empty() {
+        bail!("training set ending {end}: no label day available");
+    }
+
+    let (columns, features, positives) = describe(&output, &present, &req.engine).await?;
+    let validation_day = match params.get("validation") {
+        Some(ParamValue::Str(s)) if s == "last_day" => end,
+        _ => end + Days::new(1),
+    };
+    let run_id = new_run_id();
+    let manifest = TrainingSetManifest {
+        end,
+        train_days: present
+            .iter()
+            .copied()
+            .filter(|d| *d < validation_day)
+            .collect(),
+        label_days: present,
+        missing_days: missing,
+        validation_day,
+        rows: days.iter().map(|d| d.rows).sum(),
+        positives,
+        days,
+        features,
+        columns,
+        params: params
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or_default()))
+            .collect(),
+        liverec_version: LIVEREC_VERSION.to_string(),
+        run_id: run_id.clone(),
+        created_at: Utc::now(),
+    };
+    let dir = output.at("training_sets").at(&format!("end={end}"));
+    // A single object put is atomic on every store (temp file + rename on local disk).
+    dir.write(
+        "manifest.json",
+        serde_json::to_vec_pretty(&manifest)?.into(),
+    )
+    .await?;
+    tracing::info!(
+        rows = manifest.rows,
+        positives,
+        "training set manifest {}",
+        dir.at("manifest.json").loc
+    );
+    outputs.push(OutputReport {
+        table: "training_set".into(),
+        location: dir.at("manifest.json").loc.to_string(),
+        rows: manifest.rows,
+        files: 1,
+    });
+    Ok(RunReport {
+        job: "training_set".into(),
+        date: end,
+        run_id,
+        outputs,
+        inputs: Vec::new(),
+        checks: BTreeMap::new(),
+    })
+}
+
+/// Column list, per-feature null and zero rates, and positives over the set's samples.
+async fn describe(
+    output: &Storage,
+    days: &[NaiveDate],
+    engine: &crate::engine::EngineOptions,
+) -> Result<(Vec<ColumnEntry>, Vec<FeatureStats>, u64)> {
+    let ctx = crate::engine::new_context(engine)?;
+    ctx.register_object_store(&output.loc.store_url(), output.store.clone());
+    let paths: Vec<String> = days
+        .iter()
+        .map(|d| output.at("samples").at(&partition_name(*d)).loc.dir_url())
+        .collect();
+    let df = ctx
+        .read_parquet(paths, ParquetReadOptions::default())
+        .await
+        .context("reading the training set's samples")?;
+    let schema = df.schema().as_arrow().clone();
+    let features: Vec<_> = schema
+        .fields()
+        .iter()
+        .filter(|f| !FEATURE_SKIP.contains(&f.name().as_str()))
+        .cloned()
+        .collect();
+    let mut aggs: Vec<Expr> = vec![
+        count(lit(1)).alias("__rows"),
+        sum(col("label")).alias("__pos"),
+    ];
+    for (i, f) in features.iter().enumerate() {
+        let c = datafusion::logical_expr::ident(f.name());
+        aggs.push(
+            sum(when(c.clone().is_null(), lit(1i64)).otherwise(lit(0i64))?).alias(format!("n{i}")),
+        );
+        if f.data_type().is_numeric() {
+            aggs.push(
+                sum(when(c.eq(lit(0)), lit(1i64)).otherwise(lit(0i64))?).alias(format!("z{i}")),
+            );
+        }
+    }
+    let batches = df.aggregate(vec![], aggs)?.collect().await?;
+    let batch = batches.first().context("no aggregate row")?;
+    let get = |name: &str| -> f64 {
+        batch
+            .column_by_name(name)
+            .and_then(|c| datafusion::common::ScalarValue::try_from_array(c, 0).ok())
+            .and_then(|v| match v {
+                datafusion::common::ScalarValue::Int64(Some(x)) => Some(x as f64),
+                _ => None,
+            })
+            .unwrap_or(0.0)
+    };
+    let rows = get("__rows").max(1.0);
+    let stats = features
+        .iter()
+        .enumerate()
+        .map(|(i, f)| FeatureStats {
+            name: f.name().clone(),
+            data_type: f.data_type().to_string(),
+            null_rate: get(&format!("n{i}")) / rows,
+            zero_rate: f
+                .data_type()
+                .is_numeric()
+                .then(|| get(&format!("z{i}")) / rows),
+        })
+        .collect();
+    Ok((
+        crate::manifest::schema_entries(&schema),
+        stats,
+        get("__pos") as u64,
+    ))
+}
