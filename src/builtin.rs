@@ -112,15 +112,26 @@ async fn training_set(req: &RunRequest, params: &Params) -> Result<RunReport> {
     let output = Storage::open(req.output.clone())?;
     let label_present = input.at("watches").list_partitions().await?;
 
+    // Fail before building anything when too many label days are missing.
+    let missing: Vec<NaiveDate> = label_days
+        .iter()
+        .copied()
+        .filter(|d| !label_present.contains(d))
+        .collect();
+    if missing.len() > max_missing {
+        let list: Vec<String> = missing.iter().map(|d| d.to_string()).collect();
+        bail!(
+            "training set ending {end}: {} label day(s) missing from the input ({}); max_missing_days = {max_missing}",
+            missing.len(),
+            list.join(", ")
+        );
+    }
+    for day in &missing {
+        tracing::warn!(dt = %day, "label day missing from the input");
+    }
     let mut days = Vec::new();
-    let mut missing = Vec::new();
     let mut outputs = Vec::new();
-    for day in &label_days {
-        if !label_present.contains(day) {
-            tracing::warn!(dt = %day, "label day missing from the input");
-            missing.push(*day);
-            continue;
-        }
+    for day in label_days.iter().filter(|d| !missing.contains(d)) {
         let reuse = !force
             && up_to_date(&output.at("samples"), *day, &sample_args, &samples).await?
             && up_to_date(&output.at("exposure_samples"), *day, &sample_args, &samples).await?
@@ -159,14 +170,6 @@ async fn training_set(req: &RunRequest, params: &Params) -> Result<RunReport> {
             run_id: m.run_id.clone(),
         });
         tracing::info!(dt = %day, rows = m.rows, positives = %check("counts.positives"), dropped = %check("counts.dropped_band"), "label day ready");
-    }
-    if missing.len() > max_missing {
-        let list: Vec<String> = missing.iter().map(|d| d.to_string()).collect();
-        bail!(
-            "training set ending {end}: {} label day(s) missing from the input ({}); max_missing_days = {max_missing}",
-            missing.len(),
-            list.join(", ")
-        );
     }
     let present: Vec<NaiveDate> = days.iter().map(|d| d.dt).collect();
     if present.is_empty() {

@@ -3,7 +3,7 @@
 WITH w AS (
     SELECT
         anchor_id,
-        SUM(duration_s) AS a_watch_s,
+        CAST(SUM(duration_ms) AS DOUBLE) / 1000.0 AS a_watch_s,
         COUNT(*) AS a_watch_cnt,
         COUNT(DISTINCT user_id) AS a_viewers,
         SUM(CASE WHEN duration_s < $bounce_s THEN 1 ELSE 0 END) AS a_bounce_cnt,
@@ -15,7 +15,7 @@ WITH w AS (
 i AS (
     SELECT
         anchor_id,
-        SUM(CASE WHEN kind = 'gift' THEN value ELSE 0 END) AS a_gift_value,
+        CAST(SUM(CASE WHEN kind = 'gift' THEN value_milli ELSE 0 END) AS DOUBLE) / 1000.0 AS a_gift_value,
         COUNT(DISTINCT CASE WHEN kind = 'gift' THEN user_id END) AS a_gifters,
         SUM(CASE WHEN kind = 'follow' THEN 1 ELSE 0 END) AS a_new_followers,
         SUM(CASE WHEN kind IN ('comment', 'like', 'share') THEN 1 ELSE 0 END) AS a_engagements

@@ -4,7 +4,7 @@ WITH w AS (
     SELECT
         user_id,
         anchor_id,
-        SUM(duration_s) AS ua_watch_s,
+        CAST(SUM(duration_ms) AS DOUBLE) / 1000.0 AS ua_watch_s,
         COUNT(*) AS ua_watch_cnt,
         (date_part('epoch', $day_start) - date_part('epoch', MAX(ts))) / 3600.0 AS ua_hours_since_last_watch
     FROM feature_watches
@@ -15,7 +15,7 @@ i AS (
         user_id,
         anchor_id,
         MAX(CASE WHEN kind = 'follow' THEN 1 ELSE 0 END) AS ua_followed,
-        SUM(CASE WHEN kind = 'gift' THEN value ELSE 0 END) AS ua_gift_value
+        CAST(SUM(CASE WHEN kind = 'gift' THEN value_milli ELSE 0 END) AS DOUBLE) / 1000.0 AS ua_gift_value
     FROM feature_interactions
     GROUP BY user_id, anchor_id
 ),

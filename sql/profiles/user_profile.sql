@@ -3,7 +3,7 @@
 WITH w AS (
     SELECT
         user_id,
-        SUM(duration_s) AS u_watch_s,
+        CAST(SUM(duration_ms) AS DOUBLE) / 1000.0 AS u_watch_s,
         COUNT(*) AS u_watch_cnt,
         COUNT(DISTINCT dt) AS u_active_days,
         SUM(CASE WHEN duration_s >= $long_watch_s THEN 1 ELSE 0 END) AS u_long_watch_cnt,
@@ -17,7 +17,7 @@ WITH w AS (
 i AS (
     SELECT
         user_id,
-        SUM(CASE WHEN kind = 'gift' THEN value ELSE 0 END) AS u_gift_value,
+        CAST(SUM(CASE WHEN kind = 'gift' THEN value_milli ELSE 0 END) AS DOUBLE) / 1000.0 AS u_gift_value,
         SUM(CASE WHEN kind = 'gift' THEN 1 ELSE 0 END) AS u_gift_cnt,
         SUM(CASE WHEN kind = 'comment' THEN 1 ELSE 0 END) AS u_comment_cnt,
         SUM(CASE WHEN kind = 'follow' THEN 1 ELSE 0 END) AS u_follow_cnt

@@ -10,6 +10,9 @@ SELECT
     w.anchor_id,
     w.live_id,
     w.duration_s,
+    -- Whole milliseconds: sums of integers do not depend on the order rows arrive in, so
+    -- features are bit-identical however the scan is partitioned.
+    CAST(ROUND(w.duration_s * 1000.0) AS BIGINT) AS duration_ms,
     COALESCE(a.category, 'unknown') AS category
 FROM watches w
 LEFT JOIN anchors a ON a.anchor_id = w.anchor_id

@@ -10,7 +10,8 @@ WITH e AS (
     GROUP BY user_id, anchor_id
 ),
 w AS (
-    SELECT user_id, anchor_id, SUM(duration_s) AS watch_s
+    SELECT user_id, anchor_id,
+        CAST(SUM(CAST(ROUND(duration_s * 1000.0) AS BIGINT)) AS DOUBLE) / 1000.0 AS watch_s
     FROM watches
     WHERE dt = $date AND duration_s >= 0
     GROUP BY user_id, anchor_id
