@@ -174,15 +174,25 @@ pub async fn run_job(req: RunRequest) -> Result<RunReport> {
                 .execute_stream_partitioned()
                 .await
                 .with_context(|| format!("running sql/{}", step.sql))?;
+            let started = std::time::Instant::now();
             let mut part = StagedPartition::begin(&output_root, table, req.date, &run_id).await?;
             let written = part
                 .write_streams(schema.clone(), streams)
                 .await
                 .with_context(|| format!("writing {table} from sql/{}", step.sql));
+            tracing::info!(
+                table,
+                rows = part.rows(),
+                seconds = started.elapsed().as_secs_f64(),
+                "staged sql/{}",
+                step.sql
+            );
             staged.push((part, schema));
             written?;
         }
+        let started = std::time::Instant::now();
         let checks = run_checks(&ctx, job, &values).await?;
+        tracing::info!(seconds = started.elapsed().as_secs_f64(), "checks done");
         Ok::<_, anyhow::Error>(checks)
     }
     .await;

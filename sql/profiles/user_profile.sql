@@ -10,7 +10,8 @@ WITH w AS (
         SUM(CASE WHEN duration_s < $bounce_s THEN 1 ELSE 0 END) AS u_bounce_cnt,
         COUNT(DISTINCT anchor_id) AS u_distinct_anchors,
         (date_part('epoch', $day_start) - date_part('epoch', MAX(ts))) / 3600.0 AS u_hours_since_last_watch,
-        array_slice(array_agg(anchor_id ORDER BY ts DESC, anchor_id), 1, $last_k) AS u_last_anchors
+        -- latest_k (udfs/) = array_slice(array_agg(anchor_id ORDER BY ts DESC, anchor_id), 1, k)
+        latest_k(anchor_id, ts, $last_k) AS u_last_anchors
     FROM feature_watches
     GROUP BY user_id
 ),

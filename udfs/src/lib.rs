@@ -8,11 +8,13 @@ use std::sync::Arc;
 
 use datafusion::common::Result;
 use datafusion::execution::FunctionRegistry;
-use datafusion::logical_expr::ScalarUDF;
+use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 
+mod latest_k;
 mod sample_unit;
 mod ts_in_day;
 
+pub use latest_k::LatestK;
 pub use sample_unit::SampleUnit;
 pub use ts_in_day::TsInDay;
 
@@ -24,16 +26,27 @@ pub fn scalar_udfs() -> Vec<Arc<ScalarUDF>> {
     ]
 }
 
+/// Every aggregate UDF liverec defines.
+pub fn aggregate_udfs() -> Vec<Arc<AggregateUDF>> {
+    vec![Arc::new(AggregateUDF::from(LatestK::new()))]
+}
+
 /// Registers all liverec UDFs into a registry (a `SessionState`, a `SessionContext`, or
 /// Ballista's executor registry). Built-in functions are kept.
 pub fn register_all(registry: &mut dyn FunctionRegistry) -> Result<()> {
     for udf in scalar_udfs() {
         registry.register_udf(udf)?;
     }
+    for udaf in aggregate_udfs() {
+        registry.register_udaf(udaf)?;
+    }
     Ok(())
 }
 
 /// Names of every function [`register_all`] installs (used to check a remote registry).
 pub fn function_names() -> Vec<String> {
-    scalar_udfs().iter().map(|f| f.name().to_string()).collect()
+    let scalars = scalar_udfs().into_iter().map(|f| f.name().to_string());
+    scalars
+        .chain(aggregate_udfs().into_iter().map(|f| f.name().to_string()))
+        .collect()
 }

@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""DuckDB peer for liverec's benchmarks: runs the same queries (liverec's own sql/ files) over
+the same Parquet and times them, so docs/benchmarks.md can compare like with like.
+
+Usage: bench/duckdb_peer.py INPUT_ROOT OUT_DIR END_DATE [--label-days 7] [--profile-days 7]
+
+What differs from liverec, on purpose and documented: DuckDB has no liverec UDFs, so
+`sample_unit(...)` becomes DuckDB's `hash(...)` (only matters with neg_sample_rate < 1; the
+default 1.0 keeps every negative in both) and the data-quality checks are not run. Parameters
+are inlined as typed literals because DuckDB views take no prepared parameters.
+"""
+import argparse, datetime as dt, json, os, re, resource, sys, time
+import duckdb
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+
+def sql_file(rel):
+    with open(os.path.join(ROOT, "sql", rel)) as f:
+        return f.read()
+
+def literal(v):
+    if isinstance(v, dt.datetime):
+        return f"TIMESTAMPTZ '{v.isoformat()}'"
+    if isinstance(v, dt.date):
+        return f"DATE '{v.isoformat()}'"
+    if isinstance(v, bool):
+        return "TRUE" if v else "FALSE"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    raise TypeError(v)
+
+def bind(sql, params):
+    sql = re.sub(r"sample_unit\(([^)]*)\)", r"((hash(\1) % 1000000) / 1000000.0)", sql)
+    return re.sub(r"\$(\w+)", lambda m: literal(params[m.group(1)]), sql)
+
+def table(con, name, root, table_name, lo, hi, latest=False):
+    src = f"read_parquet('{root}/{table_name}/*/*.parquet', hive_partitioning = true)"
+    if latest:
+        cond = f"dt = (SELECT max(dt) FROM {src} WHERE dt BETWEEN {literal(lo)} AND {literal(hi)})"
+    else:
+        cond = f"dt BETWEEN {literal(lo)} AND {literal(hi)}"
+    con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM {src} WHERE {cond}")
+
+def write(con, sql, out, table_name, day):
+    path = os.path.join(out, table_name, f"dt={day.isoformat()}")
+    os.makedirs(path, exist_ok=True)
+    con.execute(f"COPY ({sql}) TO '{path}/part-00000.parquet' (FORMAT PARQUET)")
+    return con.execute(f"SELECT count(*) FROM read_parquet('{path}/part-00000.parquet')").fetchone()[0]
+
+def day_params(day, profile_days):
+    start = dt.datetime.combine(day, dt.time(), dt.timezone.utc)
+    return {
+        "date": day, "day_start": start, "day_end": start + dt.timedelta(days=1),
+        "profile_days": profile_days, "bounce_s": 2.0, "long_watch_s": 30.0, "last_k": 5,
+        "pos_threshold_s": 30.0, "neg_threshold_s": 2.0, "neg_sample_rate": 1.0, "sample_seed": 1,
+        "w_viewers": 1.0, "w_gifters": 5.0, "w_interactors": 2.0,
+    }
+
+def heat(con, root, out, day):
+    p = day_params(day, 7)
+    for t in ["watches", "interactions", "anchors"]:
+        table(con, t, root, t, day, day)
+    return {"heat": write(con, bind(sql_file("heat/heat.sql"), p), out, "heat", day)}
+
+def profiles_and_samples(con, root, out, day, n):
+    p = day_params(day, n)
+    lo, hi = day - dt.timedelta(days=n), day - dt.timedelta(days=1)
+    for t in ["watches", "interactions", "exposures"]:
+        table(con, t, root, t, lo, hi)
+    for t in ["users", "anchors"]:
+        table(con, t, root, t, lo, hi, latest=True)
+    rows = {}
+    for view, f in [("feature_watches", "watches_before"), ("feature_interactions", "interactions_before"),
+                    ("feature_exposures", "exposures_before")]:
+        con.execute(f"CREATE OR REPLACE VIEW {view} AS {bind(sql_file(f'profiles/{f}.sql'), p)}")
+    for t in ["user_profile", "anchor_profile", "user_anchor_profile", "user_category_profile"]:
+        rows[t] = write(con, bind(sql_file(f"profiles/{t}.sql"), p), out, t, day)
+    for t in ["watches", "exposures", "interactions"]:
+        table(con, t, root, t, day, day)
+    for t in ["user_profile", "anchor_profile", "user_anchor_profile", "user_category_profile"]:
+        table(con, t, out, t, day, day)
+    for view in ["label_pairs", "exposure_pairs", "pair_features"]:
+        con.execute(f"CREATE OR REPLACE VIEW {view} AS {bind(sql_file(f'samples/{view}.sql'), p)}")
+    for t in ["samples", "exposure_samples"]:
+        rows[t] = write(con, bind(sql_file(f"samples/{t}.sql"), p), out, t, day)
+    return rows
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("input"); ap.add_argument("out"); ap.add_argument("end")
+    ap.add_argument("--label-days", type=int, default=7)
+    ap.add_argument("--profile-days", type=int, default=7)
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    a = ap.parse_args()
+    end = dt.date.fromisoformat(a.end)
+    con = duckdb.connect()
+    con.execute(f"SET threads = {a.threads}")
+    con.execute("SET TimeZone = 'UTC'")
+    report = {"duckdb": duckdb.__version__, "threads": a.threads, "jobs": {}}
+    t0 = time.perf_counter()
+    report["jobs"]["heat"] = {"rows": heat(con, a.input, a.out, end)}
+    report["jobs"]["heat"]["seconds"] = round(time.perf_counter() - t0, 3)
+    t0 = time.perf_counter()
+    totals = {}
+    for k in range(a.label_days - 1, -1, -1):
+        for t, n in profiles_and_samples(con, a.input, a.out, end - dt.timedelta(days=k), a.profile_days).items():
+            totals[t] = totals.get(t, 0) + n
+    report["jobs"]["training_set"] = {"rows": totals, "seconds": round(time.perf_counter() - t0, 3)}
+    report["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    json.dump(report, sys.stdout, indent=2)
+    print()
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,207 @@
+//! `latest_k(value BIGINT, ts TIMESTAMP, k BIGINT literal) -> LIST<BIGINT>`: the values of the
+//! k most recent rows of a group, newest first (ties: smaller value first). Same result as
+//! `array_slice(array_agg(value ORDER BY ts DESC, value), 1, k)`, but keeps only k entries
+//! per group and merges partial states, instead of sorting every row of the group: on the
+//! user profile's "last anchors watched" it took the query from 2.5 s to a fraction of that.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, Int64Array, ListArray};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Field, FieldRef, Int64Type};
+use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDFImpl, Signature, TypeSignature, Volatility,
+};
+use datafusion::physical_expr::expressions::Literal;
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct LatestK {
+    signature: Signature,
+}
+
+impl LatestK {
+    pub fn new() -> Self {
+        Self {
+            signature: Signature::new(TypeSignature::UserDefined, Volatility::Immutable),
+        }
+    }
+}
+
+impl Default for LatestK {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn item() -> FieldRef {
+    Arc::new(Field::new("item", DataType::Int64, true))
+}
+
+fn list() -> DataType {
+    DataType::List(item())
+}
+
+impl AggregateUDFImpl for LatestK {
+    fn name(&self) -> &str {
+        "latest_k"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        if arg_types.len() != 3 {
+            return plan_err!("latest_k(value, ts, k) takes 3 arguments");
+        }
+        if !arg_types[0].is_integer() {
+            return plan_err!("latest_k: value must be an integer, found {}", arg_types[0]);
+        }
+        // Any timestamp unit orders the same way within one column, so the raw count is used.
+        if !matches!(arg_types[1], DataType::Timestamp(_, _)) && !arg_types[1].is_integer() {
+            return plan_err!("latest_k: ts must be a timestamp, found {}", arg_types[1]);
+        }
+        Ok(vec![DataType::Int64, DataType::Int64, DataType::Int64])
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(list())
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        Ok(vec![
+            Arc::new(Field::new(format!("{}[ts]", args.name), list(), true)),
+            Arc::new(Field::new(format!("{}[values]", args.name), list(), true)),
+        ])
+    }
+
+    fn accumulator(&self, acc_args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        let k = acc_args
+            .exprs
+            .get(2)
+            .and_then(|e| e.downcast_ref::<Literal>())
+            .and_then(|lit| match lit.value() {
+                ScalarValue::Int64(Some(k)) => Some(*k),
+                ScalarValue::Int32(Some(k)) => Some(i64::from(*k)),
+                ScalarValue::UInt64(Some(k)) => i64::try_from(*k).ok(),
+                _ => None,
+            });
+        match k {
+            Some(k) if (1..=10_000).contains(&k) => Ok(Box::new(LatestKAccumulator {
+                k: k as usize,
+                top: Vec::with_capacity(k as usize),
+            })),
+            _ => exec_err!("latest_k: k must be an integer literal between 1 and 10000"),
+        }
+    }
+}
+
+/// Keeps the k best (ts desc, value asc) entries, sorted best first.
+#[derive(Debug)]
+struct LatestKAccumulator {
+    k: usize,
+    top: Vec<(i64, i64)>,
+}
+
+impl LatestKAccumulator {
+    fn offer(&mut self, ts: i64, value: i64) {
+        // Sort key: newer first, then smaller value.
+        let key = |e: &(i64, i64)| (std::cmp::Reverse(e.0), e.1);
+        let entry = (ts, value);
+        if self.top.len() == self.k && key(&entry) >= key(self.top.last().expect("k >= 1")) {
+            return;
+        }
+        let pos = self.top.partition_point(|e| key(e) <= key(&entry));
+        self.top.insert(pos, entry);
+        self.top.truncate(self.k);
+    }
+
+    fn lists(&self) -> (ScalarValue, ScalarValue) {
+        let ts: Int64Array = self.top.iter().map(|e| Some(e.0)).collect();
+        let values: Int64Array = self.top.iter().map(|e| Some(e.1)).collect();
+        let wrap = |a: Int64Array| {
+            ScalarValue::List(Arc::new(ListArray::new(
+                item(),
+                arrow::buffer::OffsetBuffer::from_lengths([a.len()]),
+                Arc::new(a),
+                None,
+            )))
+        };
+        (wrap(ts), wrap(values))
+    }
+}
+
+fn as_i64(a: &ArrayRef) -> Result<Int64Array> {
+    Ok(cast(a, &DataType::Int64)?
+        .as_primitive::<Int64Type>()
+        .clone())
+}
+
+impl Accumulator for LatestKAccumulator {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let (v, ts) = (as_i64(&values[0])?, as_i64(&values[1])?);
+        for i in 0..v.len() {
+            if v.is_valid(i) && ts.is_valid(i) {
+                self.offer(ts.value(i), v.value(i));
+            }
+        }
+        Ok(())
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        let (ts_lists, value_lists) = (states[0].as_list::<i32>(), states[1].as_list::<i32>());
+        for row in 0..ts_lists.len() {
+            if ts_lists.is_null(row) || value_lists.is_null(row) {
+                continue;
+            }
+            let ts = as_i64(&ts_lists.value(row))?;
+            let values = as_i64(&value_lists.value(row))?;
+            for i in 0..ts.len() {
+                self.offer(ts.value(i), values.value(i));
+            }
+        }
+        Ok(())
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        let (ts, values) = self.lists();
+        Ok(vec![ts, values])
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        if self.top.is_empty() {
+            return Ok(ScalarValue::List(Arc::new(ListArray::new_null(item(), 1))));
+        }
+        Ok(self.lists().1)
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self) + self.top.capacity() * 16
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::prelude::SessionContext;
+
+    #[tokio::test]
+    async fn equals_ordered_array_agg_slice() -> datafusion::common::Result<()> {
+        let mut ctx = SessionContext::new();
+        crate::register_all(&mut ctx)?;
+        // Many groups, ties in ts, several partitions: the UDAF must equal the SQL definition.
+        let sql = "WITH t AS (
+                SELECT value % 97 AS g, (value * 7919) % 1000 AS v,
+                       to_timestamp_seconds((value * 104729) % 50) AS ts
+                FROM generate_series(1, 20000))
+            SELECT COUNT(*) FROM (
+                SELECT g, latest_k(v, ts, 5) AS a,
+                       array_slice(array_agg(v ORDER BY ts DESC, v), 1, 5) AS b
+                FROM t GROUP BY g) WHERE a = b";
+        let batches = ctx.sql(sql).await?.collect().await?;
+        let n = arrow::util::display::array_value_to_string(batches[0].column(0), 0).unwrap();
+        assert_eq!(n, "97");
+        Ok(())
+    }
+}
