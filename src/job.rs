@@ -138,6 +138,9 @@ pub struct StepSpec {
     /// Register the result as a view for later steps …
     #[serde(default)]
     pub view: Option<String>,
+    /// … computed once and kept in memory, for a view that several later steps read.
+    #[serde(default)]
+    pub materialize: bool,
     /// … or write it as partition `dt=<date>` of this output table.
     #[serde(default)]
     pub output: Option<String>,

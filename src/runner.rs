@@ -165,7 +165,23 @@ pub async fn run_job(req: RunRequest) -> Result<RunReport> {
         for step in &job.steps {
             let df = query(&ctx, &step.sql, &values).await?;
             if let Some(view) = &step.view {
-                ctx.register_table(view.as_str(), df.into_view())?;
+                let table = if step.materialize {
+                    let started = std::time::Instant::now();
+                    let cached = df
+                        .cache()
+                        .await
+                        .with_context(|| format!("materializing sql/{}", step.sql))?;
+                    tracing::info!(
+                        view,
+                        seconds = started.elapsed().as_secs_f64(),
+                        "materialized sql/{}",
+                        step.sql
+                    );
+                    cached.into_view()
+                } else {
+                    df.into_view()
+                };
+                ctx.register_table(view.as_str(), table)?;
                 continue;
             }
             let table = step.output.as_deref().expect("validated: view or output");

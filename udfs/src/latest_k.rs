@@ -6,13 +6,13 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, Int64Array, ListArray};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, ListArray};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, FieldRef, Int64Type};
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDFImpl, Signature, TypeSignature, Volatility,
+    Accumulator, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, TypeSignature, Volatility,
 };
 use datafusion::physical_expr::expressions::Literal;
 
@@ -78,23 +78,168 @@ impl AggregateUDFImpl for LatestK {
     }
 
     fn accumulator(&self, acc_args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        let k = acc_args
-            .exprs
-            .get(2)
-            .and_then(|e| e.downcast_ref::<Literal>())
-            .and_then(|lit| match lit.value() {
-                ScalarValue::Int64(Some(k)) => Some(*k),
-                ScalarValue::Int32(Some(k)) => Some(i64::from(*k)),
-                ScalarValue::UInt64(Some(k)) => i64::try_from(*k).ok(),
-                _ => None,
-            });
-        match k {
-            Some(k) if (1..=10_000).contains(&k) => Ok(Box::new(LatestKAccumulator {
-                k: k as usize,
-                top: Vec::with_capacity(k as usize),
-            })),
-            _ => exec_err!("latest_k: k must be an integer literal between 1 and 10000"),
+        let k = k_of(&acc_args)?;
+        Ok(Box::new(LatestKAccumulator {
+            k,
+            top: Vec::with_capacity(k),
+        }))
+    }
+
+    fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
+        true
+    }
+
+    fn create_groups_accumulator(
+        &self,
+        args: AccumulatorArgs,
+    ) -> Result<Box<dyn GroupsAccumulator>> {
+        Ok(Box::new(LatestKGroups {
+            k: k_of(&args)?,
+            groups: Vec::new(),
+        }))
+    }
+}
+
+fn k_of(acc_args: &AccumulatorArgs) -> Result<usize> {
+    let k = acc_args
+        .exprs
+        .get(2)
+        .and_then(|e| e.downcast_ref::<Literal>())
+        .and_then(|lit| match lit.value() {
+            ScalarValue::Int64(Some(k)) => Some(*k),
+            ScalarValue::Int32(Some(k)) => Some(i64::from(*k)),
+            ScalarValue::UInt64(Some(k)) => i64::try_from(*k).ok(),
+            _ => None,
+        });
+    match k {
+        Some(k) if (1..=10_000).contains(&k) => Ok(k as usize),
+        _ => exec_err!("latest_k: k must be an integer literal between 1 and 10000"),
+    }
+}
+
+/// Offers (ts, value) to a best-first list of at most k entries: newer first, then smaller value.
+fn offer(top: &mut Vec<(i64, i64)>, k: usize, ts: i64, value: i64) {
+    let key = |e: &(i64, i64)| (std::cmp::Reverse(e.0), e.1);
+    let entry = (ts, value);
+    if top.len() == k && key(&entry) >= key(top.last().expect("k >= 1")) {
+        return;
+    }
+    let pos = top.partition_point(|e| key(e) <= key(&entry));
+    top.insert(pos, entry);
+    top.truncate(k);
+}
+
+/// Builds a list array, one list per group; `null_if_empty` gives NULL for empty groups.
+fn to_lists(
+    groups: &[Vec<(i64, i64)>],
+    pick: fn(&(i64, i64)) -> i64,
+    null_if_empty: bool,
+) -> ArrayRef {
+    let values: Int64Array = groups.iter().flatten().map(|e| Some(pick(e))).collect();
+    let nulls = null_if_empty.then(|| {
+        arrow::buffer::NullBuffer::from(groups.iter().map(|g| !g.is_empty()).collect::<Vec<_>>())
+    });
+    Arc::new(ListArray::new(
+        item(),
+        arrow::buffer::OffsetBuffer::from_lengths(groups.iter().map(Vec::len)),
+        Arc::new(values),
+        nulls,
+    ))
+}
+
+/// The vectorised form: one small best-first list per group.
+struct LatestKGroups {
+    k: usize,
+    groups: Vec<Vec<(i64, i64)>>,
+}
+
+impl GroupsAccumulator for LatestKGroups {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        opt_filter: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.groups.resize_with(total_num_groups, Vec::new);
+        let (v, ts) = (as_i64(&values[0])?, as_i64(&values[1])?);
+        for (i, g) in group_indices.iter().enumerate() {
+            let selected = opt_filter.is_none_or(|f| f.is_valid(i) && f.value(i));
+            if selected && v.is_valid(i) && ts.is_valid(i) {
+                offer(&mut self.groups[*g], self.k, ts.value(i), v.value(i));
+            }
         }
+        Ok(())
+    }
+
+    fn merge_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.groups.resize_with(total_num_groups, Vec::new);
+        let (ts_lists, value_lists) = (values[0].as_list::<i32>(), values[1].as_list::<i32>());
+        let (ts_all, value_all) = (as_i64(ts_lists.values())?, as_i64(value_lists.values())?);
+        let offsets = ts_lists.value_offsets();
+        for (row, g) in group_indices.iter().enumerate() {
+            if ts_lists.is_null(row) {
+                continue;
+            }
+            for j in offsets[row] as usize..offsets[row + 1] as usize {
+                offer(
+                    &mut self.groups[*g],
+                    self.k,
+                    ts_all.value(j),
+                    value_all.value(j),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn convert_to_state(
+        &self,
+        values: &[ArrayRef],
+        opt_filter: Option<&BooleanArray>,
+    ) -> Result<Vec<ArrayRef>> {
+        // Each row becomes its own one-entry state (skipping the partial aggregation).
+        let (v, ts) = (as_i64(&values[0])?, as_i64(&values[1])?);
+        let rows: Vec<Vec<(i64, i64)>> = (0..v.len())
+            .map(|i| {
+                let selected = opt_filter.is_none_or(|f| f.is_valid(i) && f.value(i));
+                if selected && v.is_valid(i) && ts.is_valid(i) {
+                    vec![(ts.value(i), v.value(i))]
+                } else {
+                    Vec::new()
+                }
+            })
+            .collect();
+        Ok(vec![
+            to_lists(&rows, |e| e.0, false),
+            to_lists(&rows, |e| e.1, false),
+        ])
+    }
+
+    fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+        Ok(to_lists(
+            &emit_to.take_needed(&mut self.groups),
+            |e| e.1,
+            true,
+        ))
+    }
+
+    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
+        let taken = emit_to.take_needed(&mut self.groups);
+        Ok(vec![
+            to_lists(&taken, |e| e.0, false),
+            to_lists(&taken, |e| e.1, false),
+        ])
+    }
+
+    fn size(&self) -> usize {
+        self.groups.capacity() * std::mem::size_of::<Vec<(i64, i64)>>()
+            + self.groups.iter().map(|g| g.capacity() * 16).sum::<usize>()
     }
 }
 
@@ -107,15 +252,7 @@ struct LatestKAccumulator {
 
 impl LatestKAccumulator {
     fn offer(&mut self, ts: i64, value: i64) {
-        // Sort key: newer first, then smaller value.
-        let key = |e: &(i64, i64)| (std::cmp::Reverse(e.0), e.1);
-        let entry = (ts, value);
-        if self.top.len() == self.k && key(&entry) >= key(self.top.last().expect("k >= 1")) {
-            return;
-        }
-        let pos = self.top.partition_point(|e| key(e) <= key(&entry));
-        self.top.insert(pos, entry);
-        self.top.truncate(self.k);
+        offer(&mut self.top, self.k, ts, value);
     }
 
     fn lists(&self) -> (ScalarValue, ScalarValue) {
@@ -202,6 +339,14 @@ mod tests {
         let batches = ctx.sql(sql).await?.collect().await?;
         let n = arrow::util::display::array_value_to_string(batches[0].column(0), 0).unwrap();
         assert_eq!(n, "97");
+        // Without GROUP BY the row-wise accumulator is used: same definition.
+        let sql = "WITH t AS (
+                SELECT (value * 7919) % 1000 AS v, to_timestamp_seconds((value * 104729) % 50) AS ts
+                FROM generate_series(1, 5000))
+            SELECT latest_k(v, ts, 3) = array_slice(array_agg(v ORDER BY ts DESC, v), 1, 3) FROM t";
+        let batches = ctx.sql(sql).await?.collect().await?;
+        let same = arrow::util::display::array_value_to_string(batches[0].column(0), 0).unwrap();
+        assert_eq!(same, "true");
         Ok(())
     }
 }
