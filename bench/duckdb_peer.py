@@ -6,7 +6,8 @@ Usage: bench/duckdb_peer.py INPUT_ROOT OUT_DIR END_DATE [--label-days 7] [--prof
 
 What differs from liverec, on purpose and documented: DuckDB has no liverec UDFs, so
 `sample_unit(...)` becomes DuckDB's `hash(...)` (only matters with neg_sample_rate < 1; the
-default 1.0 keeps every negative in both) and the data-quality checks are not run. Parameters
+default 1.0 keeps every negative in both), `latest_k(v, ts, k)` becomes its SQL definition
+`array_slice(array_agg(v ORDER BY ts DESC, v), 1, k)`, and the data-quality checks are not run. Parameters
 are inlined as typed literals because DuckDB views take no prepared parameters.
 """
 import argparse, datetime as dt, json, os, re, resource, sys, time
@@ -31,6 +32,8 @@ def literal(v):
 
 def bind(sql, params):
     sql = re.sub(r"sample_unit\(([^)]*)\)", r"((hash(\1) % 1000000) / 1000000.0)", sql)
+    # latest_k (a liverec UDAF) by its SQL definition.
+    sql = re.sub(r"latest_k\((\w+), (\w+), (\$\w+)\)", r"array_slice(array_agg(\1 ORDER BY \2 DESC, \1), 1, \3)", sql)
     return re.sub(r"\$(\w+)", lambda m: literal(params[m.group(1)]), sql)
 
 def table(con, name, root, table_name, lo, hi, latest=False):
