@@ -231,6 +231,7 @@ async fn training_set(req: &RunRequest, params: &Params) -> Result<RunReport> {
         outputs,
         inputs: Vec::new(),
         checks: BTreeMap::new(),
+        printed: Vec::new(),
     })
 }
 

@@ -320,6 +320,9 @@ fn print_report(report: &RunReport) {
     for (k, v) in &report.checks {
         println!("  check {k} = {v}");
     }
+    for table in &report.printed {
+        println!("{table}");
+    }
 }
 
 async fn quickstart(args: QuickstartArgs) -> Result<()> {

@@ -144,6 +144,10 @@ pub struct StepSpec {
     /// … or write it as partition `dt=<date>` of this output table.
     #[serde(default)]
     pub output: Option<String>,
+    /// For small outputs (metrics): also write the rows as `<output root>/<json>/dt=<date>.json`
+    /// and print them.
+    #[serde(default)]
+    pub json: Option<String>,
 }
 
 /// A query returning one row of counts, recorded in the manifest; the columns named in

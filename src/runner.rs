@@ -48,6 +48,8 @@ pub struct RunReport {
     pub outputs: Vec<OutputReport>,
     pub inputs: Vec<InputEntry>,
     pub checks: BTreeMap<String, serde_json::Value>,
+    /// Small results to show (metrics tables).
+    pub printed: Vec<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -161,6 +163,7 @@ pub async fn run_job(req: RunRequest) -> Result<RunReport> {
 
     let values = placeholder_values(&params, req.date)?;
     let mut staged = Vec::new();
+    let mut json_outputs = Vec::new();
     let result = async {
         for step in &job.steps {
             let df = query(&ctx, &step.sql, &values).await?;
@@ -186,16 +189,25 @@ pub async fn run_job(req: RunRequest) -> Result<RunReport> {
             }
             let table = step.output.as_deref().expect("validated: view or output");
             let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-            let streams = df
-                .execute_stream_partitioned()
-                .await
-                .with_context(|| format!("running sql/{}", step.sql))?;
             let started = std::time::Instant::now();
             let mut part = StagedPartition::begin(&output_root, table, req.date, &run_id).await?;
-            let written = part
-                .write_streams(schema.clone(), streams)
-                .await
-                .with_context(|| format!("writing {table} from sql/{}", step.sql));
+            let written = if let Some(json_dir) = &step.json {
+                // Small result: keep it for the JSON copy and the printed table.
+                let batches = df
+                    .collect()
+                    .await
+                    .with_context(|| format!("running sql/{}", step.sql))?;
+                json_outputs.push((json_dir.clone(), batches.clone()));
+                part.write_batches("part-00000.parquet", schema.clone(), &batches)
+                    .await
+            } else {
+                let streams = df
+                    .execute_stream_partitioned()
+                    .await
+                    .with_context(|| format!("running sql/{}", step.sql))?;
+                part.write_streams(schema.clone(), streams).await
+            }
+            .with_context(|| format!("writing {table} from sql/{}", step.sql));
             tracing::info!(
                 table,
                 rows = part.rows(),
@@ -259,6 +271,20 @@ pub async fn run_job(req: RunRequest) -> Result<RunReport> {
             files,
         });
     }
+    let mut printed = Vec::new();
+    for (dir, batches) in json_outputs {
+        let mut writer = arrow::json::ArrayWriter::new(Vec::new());
+        let refs: Vec<&arrow::array::RecordBatch> = batches.iter().collect();
+        writer.write_batches(&refs)?;
+        writer.finish()?;
+        let name = format!("{}.json", partition_name(req.date));
+        // One object put: atomic on every store.
+        output_root
+            .at(&dir)
+            .write(&name, writer.into_inner().into())
+            .await?;
+        printed.push(arrow::util::pretty::pretty_format_batches(&batches)?.to_string());
+    }
     Ok(RunReport {
         job: job.name.clone(),
         date: req.date,
@@ -266,6 +292,7 @@ pub async fn run_job(req: RunRequest) -> Result<RunReport> {
         outputs,
         inputs,
         checks,
+        printed,
     })
 }
 

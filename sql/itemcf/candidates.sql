@@ -1,0 +1,73 @@
+-- candidates/dt=$date: per-user recall candidates from three channels, each ranked within
+-- the user (ties by anchor_id):
+--   itemcf: score(u, b) = sum over anchors a that u likes of sim(a, b), over a's top
+--           neighbours; anchors u already likes are excluded when $exclude_liked.
+--   follow: anchors u follows (a follow in the window) or watched on 2+ days; live platforms
+--           are dominated by repeat consumption. score = watch days + 10 if followed.
+--   hot:    anchors of heat/dt=$date in u's favourite categories (by watch time),
+--           score = heat * the category's share of u's watch time.
+-- Each channel keeps $candidates_per_user per user, so enough survive serving's
+-- "is live now" filter. Users without history get no itemcf/hot rows: serving falls back to
+-- the heat table itself.
+WITH itemcf_scores AS (
+    SELECT l.user_id, s.neighbor_id AS anchor_id, SUM(s.score) AS score
+    FROM likes l
+    JOIN sim s ON s.anchor_id = l.anchor_id
+    GROUP BY l.user_id, s.neighbor_id
+),
+itemcf AS (
+    SELECT c.user_id, c.anchor_id, 'itemcf' AS source, c.score
+    FROM itemcf_scores c
+    LEFT JOIN likes l ON l.user_id = c.user_id AND l.anchor_id = c.anchor_id
+    WHERE $exclude_liked = false OR l.user_id IS NULL
+),
+followed AS (
+    SELECT DISTINCT user_id, anchor_id
+    FROM interactions
+    WHERE kind = 'follow'
+),
+watch_days AS (
+    SELECT user_id, anchor_id, COUNT(DISTINCT dt) AS days
+    FROM watches
+    GROUP BY user_id, anchor_id
+),
+follow AS (
+    SELECT
+        COALESCE(f.user_id, w.user_id) AS user_id,
+        COALESCE(f.anchor_id, w.anchor_id) AS anchor_id,
+        'follow' AS source,
+        CAST(COALESCE(w.days, 0) AS DOUBLE) + CASE WHEN f.user_id IS NOT NULL THEN 10.0 ELSE 0.0 END AS score
+    FROM followed f
+    FULL OUTER JOIN (SELECT * FROM watch_days WHERE days >= 2) w
+        ON w.user_id = f.user_id AND w.anchor_id = f.anchor_id
+),
+category_time AS (
+    SELECT l.user_id, COALESCE(a.category, 'unknown') AS category, SUM(l.watch_s) AS watch_s
+    FROM likes l
+    LEFT JOIN anchors a ON a.anchor_id = l.anchor_id
+    GROUP BY l.user_id, COALESCE(a.category, 'unknown')
+),
+category_share AS (
+    SELECT user_id, category, watch_s / SUM(watch_s) OVER (PARTITION BY user_id) AS share
+    FROM category_time
+),
+hot AS (
+    SELECT c.user_id, h.anchor_id, 'hot' AS source, h.heat * c.share AS score
+    FROM category_share c
+    JOIN heat h ON h.category = c.category
+),
+all_channels AS (
+    SELECT * FROM itemcf
+    UNION ALL SELECT * FROM follow
+    UNION ALL SELECT * FROM hot
+),
+ranked AS (
+    SELECT
+        *,
+        ROW_NUMBER() OVER (PARTITION BY user_id, source ORDER BY score DESC, anchor_id) AS rank
+    FROM all_channels
+)
+SELECT user_id, anchor_id, source, score, rank
+FROM ranked
+WHERE rank <= $candidates_per_user
+ORDER BY user_id, source, rank
