@@ -217,6 +217,22 @@ fn recall_evaluation_scores_channels_against_the_heat_baseline() {
     let rows: Vec<serde_json::Value> =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(rows.len(), 2 * 4 * 2, "target x channel x k");
+    let keys: Vec<(String, String, i64)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["target"].as_str().unwrap().into(),
+                r["channel"].as_str().unwrap().into(),
+                r["k"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!(
+        keys, sorted,
+        "metrics rows are not in (target, channel, k) order"
+    );
     let get = |target: &str, channel: &str, k: i64, metric: &str| -> f64 {
         rows.iter()
             .find(|r| r["target"] == target && r["channel"] == channel && r["k"] == k)

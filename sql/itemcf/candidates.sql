@@ -4,8 +4,8 @@
 --           neighbours; anchors u already likes are excluded when $exclude_liked.
 --   follow: anchors u follows (a follow in the window) or watched on 2+ days; live platforms
 --           are dominated by repeat consumption. score = watch days + 10 if followed.
---   hot:    anchors of heat/dt=$date in u's favourite categories (by watch time),
---           score = heat * the category's share of u's watch time.
+--   hot:    the hottest anchors of heat/dt=$date in u's favourite categories (by watch
+--           time), score = heat * the category's share of u's watch time.
 -- Each channel keeps $candidates_per_user per user, so enough survive serving's
 -- "is live now" filter. Users without history get no itemcf/hot rows: serving falls back to
 -- the heat table itself.
@@ -52,9 +52,13 @@ category_share AS (
     FROM category_time
 ),
 hot AS (
+    -- Each favourite category contributes its hottest anchors in proportion to its share,
+    -- so a user gets about $candidates_per_user rows, not every anchor of their categories.
     SELECT c.user_id, h.anchor_id, 'hot' AS source, h.heat * c.share AS score
     FROM category_share c
-    JOIN heat h ON h.category = c.category
+    JOIN heat h
+        ON h.category = c.category
+       AND h.category_rank <= CEIL(c.share * CAST($candidates_per_user AS DOUBLE))
 ),
 all_channels AS (
     SELECT * FROM itemcf
