@@ -177,6 +177,14 @@ async fn training_set(req: &RunRequest, params: &Params) -> Result<RunReport> {
     }
 
     let (columns, features, positives) = describe(&output, &present, &req.engine).await?;
+    for f in &features {
+        tracing::info!(
+            feature = %f.name,
+            null_rate = f.null_rate,
+            zero_rate = ?f.zero_rate,
+            "feature coverage"
+        );
+    }
     let validation_day = match params.get("validation") {
         Some(ParamValue::Str(s)) if s == "last_day" => end,
         _ => end + Days::new(1),

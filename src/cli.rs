@@ -329,7 +329,9 @@ async fn quickstart(args: QuickstartArgs) -> Result<()> {
     let dir = Location::parse(&args.dir)?;
     let input = dir.join("input");
     let output = dir.join("output");
-    let (users, anchors, days) = Scale::Small.preset();
+    let (users, anchors, _) = Scale::Small.preset();
+    // 16 days: a 14-day item-CF window, 7-day profiles, and a next day to evaluate against.
+    let days = 16;
     let start = NaiveDate::from_ymd_opt(2026, 1, 1).expect("valid date");
     let cfg = GenConfig {
         start,
@@ -340,22 +342,31 @@ async fn quickstart(args: QuickstartArgs) -> Result<()> {
     };
     println!("generating demo data ({users} users, {anchors} anchors, {days} days) into {input}");
     generator::generate(&cfg, &Storage::open(input.clone())?).await?;
-    let last = start + Days::new(days as u64 - 1);
-    let report = runner::run_job(RunRequest {
-        job: JobSpec::load("heat")?,
-        date: last,
-        input: input.clone(),
-        output: output.clone(),
-        overrides: Vec::new(),
-        engine: args.engine.options()?,
-    })
-    .await?;
-    print_report(&report);
+    let day = start + Days::new(days as u64 - 2);
+    let engine = args.engine.options()?;
+    for (job, overrides) in [
+        ("heat", vec![]),
+        ("training_set", vec![]),
+        ("itemcf", vec![]),
+        ("eval_recall", vec![]),
+    ] {
+        let report = runner::run_job(RunRequest {
+            job: JobSpec::load(job)?,
+            date: day,
+            input: input.clone(),
+            output: output.clone(),
+            overrides,
+            engine: engine.clone(),
+        })
+        .await?;
+        print_report(&report);
+        println!();
+    }
 
-    let ctx = crate::engine::new_context(&args.engine.options()?)?;
+    let ctx = crate::engine::new_context(&engine)?;
     let heat = output
         .join("heat")
-        .join(&crate::storage::partition_name(last));
+        .join(&crate::storage::partition_name(day));
     ctx.register_parquet("heat", heat.dir_url(), Default::default())
         .await?;
     let top = ctx
@@ -364,9 +375,14 @@ async fn quickstart(args: QuickstartArgs) -> Result<()> {
         .collect()
         .await?;
     println!(
-        "\ntop anchors by heat on {last}:\n{}",
+        "top anchors by heat on {day}:\n{}",
         pretty_format_batches(&top)?
     );
     println!("\ninputs:  {input}\noutputs: {output}");
+    println!(
+        "  heat/, itemcf_sim/, candidates/, recall_metrics/: dt={day}\n  \
+         samples/, exposure_samples/, *_profile/: the 7 label days up to {day}\n  \
+         training_sets/end={day}/manifest.json, metrics/recall/dt={day}.json"
+    );
     Ok(())
 }

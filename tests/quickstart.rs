@@ -1,0 +1,37 @@
+//! The README's first command: `liverec quickstart` generates demo data and runs the pipeline.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn quickstart_runs_the_pipeline_on_demo_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let stdout = run_ok(&["quickstart", "--dir", &s(&dir)]);
+    assert!(
+        stdout.contains("top anchors by heat on 2026-01-15"),
+        "{stdout}"
+    );
+    let out = dir.join("output");
+    for table in [
+        "heat",
+        "itemcf_sim",
+        "candidates",
+        "recall_metrics",
+        "samples",
+        "exposure_samples",
+        "user_profile",
+    ] {
+        let m = assert_partition_whole(&out.join(format!("{table}/dt=2026-01-15")));
+        assert!(m["rows"].as_u64().unwrap() > 0, "{table} is empty");
+    }
+    for day in 9..=15 {
+        assert_partition_whole(&out.join(format!("samples/dt=2026-01-{day:02}")));
+    }
+    assert!(
+        out.join("training_sets/end=2026-01-15/manifest.json")
+            .exists()
+    );
+    assert!(out.join("metrics/recall/dt=2026-01-15.json").exists());
+}
