@@ -249,7 +249,7 @@ async fn describe(
     days: &[NaiveDate],
     engine: &crate::engine::EngineOptions,
 ) -> Result<(Vec<ColumnEntry>, Vec<FeatureStats>, u64)> {
-    let ctx = crate::engine::new_context(engine)?;
+    let ctx = crate::engine::new_context(engine).await?;
     ctx.register_object_store(&output.loc.store_url(), output.store.clone());
     let paths: Vec<String> = days
         .iter()

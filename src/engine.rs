@@ -6,10 +6,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use ballista::prelude::{SessionConfigExt, SessionContextExt};
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::execution::session_state::SessionState;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 /// How a session is sized. `None` fields take defaults fitted to the machine.
@@ -21,6 +23,8 @@ pub struct EngineOptions {
     pub spill_dir: Option<PathBuf>,
     /// Partitions per query stage (default: the number of cores).
     pub target_partitions: Option<usize>,
+    /// Ballista scheduler URL (`df://host:port`); `None` runs embedded.
+    pub cluster: Option<String>,
 }
 
 impl EngineOptions {
@@ -56,13 +60,37 @@ pub fn physical_memory() -> Option<u64> {
 /// Strings are read as `Utf8` rather than `Utf8View`, as Ballista does, so both modes produce
 /// the same schemas.
 pub fn session_config(opts: &EngineOptions) -> SessionConfig {
-    let mut config = SessionConfig::new()
-        .with_target_partitions(opts.target_partitions())
+    let base = if opts.cluster.is_some() {
+        // Ballista's own defaults (sort-merge join, no round-robin repartition, …) plus its
+        // config extension, which the scheduler requires.
+        SessionConfig::new_with_ballista().with_ballista_job_name("liverec")
+    } else {
+        SessionConfig::new()
+    };
+    apply_liverec_options(base, opts.target_partitions())
+}
+
+/// The settings liverec adds on top of either mode's defaults.
+pub fn apply_liverec_options(config: SessionConfig, target_partitions: usize) -> SessionConfig {
+    let mut config = config
+        .with_target_partitions(target_partitions)
         .with_information_schema(true);
     let o = config.options_mut();
     o.execution.parquet.schema_force_view_types = false;
     o.sql_parser.map_string_types_to_utf8view = false;
     config
+}
+
+/// A session state with liverec's UDFs for a given config: used by the client, by the
+/// scheduler (to decode plans) and to build the executors' function registry.
+pub fn session_state(config: SessionConfig, runtime: Arc<RuntimeEnv>) -> Result<SessionState> {
+    let mut state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(runtime)
+        .with_default_features()
+        .build();
+    liverec_udfs::register_all(&mut state).context("cannot register liverec UDFs")?;
+    Ok(state)
 }
 
 /// The runtime: a fair spilling memory pool, a spill directory, and no listing cache (a job
@@ -82,13 +110,20 @@ pub fn runtime_env(opts: &EngineOptions) -> Result<Arc<RuntimeEnv>> {
         .context("cannot build the query runtime")
 }
 
-/// A fresh embedded session with every liverec UDF registered.
-pub fn new_context(opts: &EngineOptions) -> Result<SessionContext> {
-    let mut state = SessionStateBuilder::new()
-        .with_config(session_config(opts))
-        .with_runtime_env(runtime_env(opts)?)
-        .with_default_features()
-        .build();
-    liverec_udfs::register_all(&mut state).context("cannot register liverec UDFs")?;
-    Ok(SessionContext::new_with_state(state))
+/// A fresh session with every liverec UDF registered: embedded, or a client of the Ballista
+/// cluster at `opts.cluster` (same config function, same UDFs, same SQL).
+pub async fn new_context(opts: &EngineOptions) -> Result<SessionContext> {
+    let state = session_state(session_config(opts), runtime_env(opts)?)?;
+    match &opts.cluster {
+        None => Ok(SessionContext::new_with_state(state)),
+        Some(url) => {
+            let mut ctx = SessionContext::remote_with_state(url, state)
+                .await
+                .with_context(|| format!("cannot connect to the liverec cluster at {url}"))?;
+            // Ballista's upgrade of the state replaces its function lists with Ballista's
+            // defaults: register liverec's again.
+            liverec_udfs::register_all(&mut ctx).context("cannot register liverec UDFs")?;
+            Ok(ctx)
+        }
+    }
 }

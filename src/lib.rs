@@ -8,6 +8,7 @@
 
 pub mod builtin;
 pub mod cli;
+pub mod cluster;
 pub mod contract;
 pub mod engine;
 pub mod generator;

@@ -121,7 +121,7 @@ pub async fn run_job(req: RunRequest) -> Result<RunReport> {
     let run_id = new_run_id();
     tracing::info!(job = %job.name, date = %req.date, run_id = %run_id, "starting");
 
-    let ctx = engine::new_context(&req.engine)?;
+    let ctx = engine::new_context(&req.engine).await?;
     let input_root = Storage::open(req.input.clone())?;
     let output_root = Storage::open(req.output.clone())?;
     for root in [&input_root, &output_root] {
@@ -162,6 +162,11 @@ pub async fn run_job(req: RunRequest) -> Result<RunReport> {
     }
 
     let values = placeholder_values(&params, req.date)?;
+    // Materialized views of a cluster run live here until the run ends.
+    let scratch = output_root
+        .at(crate::writer::STAGING_DIR)
+        .at("views")
+        .at(&run_id);
     let mut staged = Vec::new();
     let mut json_outputs = Vec::new();
     let result = async {
@@ -170,8 +175,7 @@ pub async fn run_job(req: RunRequest) -> Result<RunReport> {
             if let Some(view) = &step.view {
                 let table = if step.materialize {
                     let started = std::time::Instant::now();
-                    let cached = df
-                        .cache()
+                    let table = materialize(df, &scratch.at(view), req.engine.cluster.is_some())
                         .await
                         .with_context(|| format!("materializing sql/{}", step.sql))?;
                     tracing::info!(
@@ -180,7 +184,7 @@ pub async fn run_job(req: RunRequest) -> Result<RunReport> {
                         "materialized sql/{}",
                         step.sql
                     );
-                    cached.into_view()
+                    table
                 } else {
                     df.into_view()
                 };
@@ -224,6 +228,7 @@ pub async fn run_job(req: RunRequest) -> Result<RunReport> {
         Ok::<_, anyhow::Error>(checks)
     }
     .await;
+    scratch.delete_all().await?;
 
     let checks = match result {
         Ok(checks) => checks,
@@ -351,6 +356,37 @@ fn scalar_to_json(v: &ScalarValue) -> serde_json::Value {
         ScalarValue::Boolean(Some(b)) => (*b).into(),
         other => other.to_string().into(),
     }
+}
+
+/// Computes a view once. Embedded: kept in memory. On a cluster, where Ballista cannot ship
+/// in-memory tables to executors, it is written as Parquet under `dir` (on the output store,
+/// which every executor reads) and registered as a table; this also keeps the plans sent to
+/// the scheduler shallow.
+async fn materialize(
+    df: DataFrame,
+    dir: &Storage,
+    cluster: bool,
+) -> Result<Arc<dyn datafusion::catalog::TableProvider>> {
+    if !cluster {
+        return Ok(df.cache().await?.into_view());
+    }
+    let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+    let streams = df.execute_stream_partitioned().await?;
+    if let Some(path) = dir.loc.local_path() {
+        std::fs::create_dir_all(&path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+    }
+    let files = crate::writer::write_files(dir, schema.clone(), streams).await?;
+    if files.is_empty() {
+        let empty = datafusion::datasource::MemTable::try_new(schema, vec![vec![]])?;
+        return Ok(Arc::new(empty));
+    }
+    let options =
+        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let config = ListingTableConfig::new(ListingTableUrl::parse(dir.loc.dir_url())?)
+        .with_listing_options(options)
+        .with_schema(schema);
+    Ok(Arc::new(ListingTable::try_new(config)?))
 }
 
 /// Checks, from the manifests of the partitions read, that the features they hold were

@@ -122,16 +122,8 @@ impl StagedPartition {
         schema: SchemaRef,
         streams: Vec<SendableRecordBatchStream>,
     ) -> Result<()> {
-        let writes =
-            streams.into_iter().enumerate().map(|(i, stream)| {
-                let staging = self.staging.clone();
-                let schema = schema.clone();
-                async move {
-                    write_file(&staging, &format!("part-{i:05}.parquet"), schema, stream).await
-                }
-            });
-        let written = futures::future::try_join_all(writes).await?;
-        self.files.extend(written.into_iter().flatten());
+        let written = write_files(&self.staging, schema.clone(), streams).await?;
+        self.files.extend(written);
         if self.files.is_empty() {
             self.write_batches("part-00000.parquet", schema, &[])
                 .await?;
@@ -191,6 +183,21 @@ impl StagedPartition {
             tracing::warn!("cannot remove staging data {}: {e:#}", self.staging.loc);
         }
     }
+}
+
+/// Writes each non-empty stream as a file `part-NNNNN.parquet` under `dir`, concurrently.
+/// Not atomic by itself: callers write into staging and commit, or use it for scratch data.
+pub async fn write_files(
+    dir: &Storage,
+    schema: SchemaRef,
+    streams: Vec<SendableRecordBatchStream>,
+) -> Result<Vec<FileEntry>> {
+    let writes = streams.into_iter().enumerate().map(|(i, stream)| {
+        let schema = schema.clone();
+        async move { write_file(dir, &format!("part-{i:05}.parquet"), schema, stream).await }
+    });
+    let written = futures::future::try_join_all(writes).await?;
+    Ok(written.into_iter().flatten().collect())
 }
 
 /// Writes one stream to `name` under `staging`; an empty stream writes nothing.

@@ -10,7 +10,12 @@
 -- "is live now" filter. Users without history get no itemcf/hot rows: serving falls back to
 -- the heat table itself.
 WITH itemcf_scores AS (
-    SELECT l.user_id, s.neighbor_id AS anchor_id, SUM(s.score) AS score
+    -- Summed in units of 1e-12 as integers: the same score (and so the same ranking) in any
+    -- row order, embedded or on a cluster.
+    SELECT
+        l.user_id,
+        s.neighbor_id AS anchor_id,
+        CAST(SUM(CAST(ROUND(s.score * 1e12) AS BIGINT)) AS DOUBLE) / 1e12 AS score
     FROM likes l
     JOIN sim s ON s.anchor_id = l.anchor_id
     GROUP BY l.user_id, s.neighbor_id
@@ -42,13 +47,17 @@ follow AS (
         ON w.user_id = f.user_id AND w.anchor_id = f.anchor_id
 ),
 category_time AS (
-    SELECT l.user_id, COALESCE(a.category, 'unknown') AS category, SUM(l.watch_s) AS watch_s
+    -- Integer milliseconds: exact sums, so shares do not depend on row order.
+    SELECT l.user_id, COALESCE(a.category, 'unknown') AS category, SUM(l.watch_ms) AS watch_ms
     FROM likes l
     LEFT JOIN anchors a ON a.anchor_id = l.anchor_id
     GROUP BY l.user_id, COALESCE(a.category, 'unknown')
 ),
 category_share AS (
-    SELECT user_id, category, watch_s / SUM(watch_s) OVER (PARTITION BY user_id) AS share
+    SELECT
+        user_id,
+        category,
+        CAST(watch_ms AS DOUBLE) / CAST(SUM(watch_ms) OVER (PARTITION BY user_id) AS DOUBLE) AS share
     FROM category_time
 ),
 hot AS (

@@ -6,7 +6,7 @@ WITH totals AS (
     SELECT
         user_id,
         anchor_id,
-        CAST(SUM(CAST(ROUND(duration_s * 1000.0) AS BIGINT)) AS DOUBLE) / 1000.0 AS watch_s,
+        SUM(CAST(ROUND(duration_s * 1000.0) AS BIGINT)) AS watch_ms,
         COUNT(DISTINCT dt) AS watch_days
     FROM watches
     WHERE duration_s >= 0
@@ -15,10 +15,10 @@ WITH totals AS (
 liked AS (
     SELECT
         *,
-        ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY watch_s DESC, anchor_id) AS user_rank
+        ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY watch_ms DESC, anchor_id) AS user_rank
     FROM totals
-    WHERE watch_s >= $like_threshold_s
+    WHERE watch_ms >= $like_threshold_s * 1000.0
 )
-SELECT user_id, anchor_id, watch_s, watch_days
+SELECT user_id, anchor_id, CAST(watch_ms AS DOUBLE) / 1000.0 AS watch_s, watch_ms, watch_days
 FROM liked
 WHERE $max_items_per_user = 0 OR user_rank <= $max_items_per_user

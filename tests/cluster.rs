@@ -1,0 +1,278 @@
+//! Cluster mode: a real Ballista scheduler and executors (processes of the liverec binary) on
+//! loopback run the jobs, with the same results as embedded, and survive losing an executor.
+
+mod common;
+
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const D: &str = "2026-01-15";
+
+/// Processes killed when the test ends, however it ends.
+struct Processes(Vec<Child>);
+
+impl Drop for Processes {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A free port p with p+1 free too (executors use two).
+fn free_ports() -> u16 {
+    loop {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let p = l.local_addr().unwrap().port();
+        if p < 65000 && TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
+            return p;
+        }
+    }
+}
+
+fn spawn(args: &[&str], log: &Path) -> Child {
+    let file = std::fs::File::create(log).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_liverec"))
+        .args(args)
+        .env("LIVEREC_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(file)
+        .spawn()
+        .unwrap()
+}
+
+fn start_executor(scheduler: u16, dir: &Path, name: &str) -> Child {
+    let port = free_ports();
+    spawn(
+        &[
+            "cluster",
+            "executor",
+            "--scheduler",
+            &format!("127.0.0.1:{scheduler}"),
+            "--port",
+            &port.to_string(),
+            "--work-dir",
+            &s(&dir.join(name)),
+            "--heartbeat",
+            "1",
+            "--concurrent-tasks",
+            "2",
+        ],
+        &dir.join(format!("{name}.log")),
+    )
+}
+
+fn start_cluster(dir: &Path, executors: usize) -> (Processes, String) {
+    let port = free_ports();
+    let mut procs = vec![spawn(
+        &[
+            "cluster",
+            "scheduler",
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "--executor-timeout",
+            "5",
+        ],
+        &dir.join("scheduler.log"),
+    )];
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "scheduler did not start"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for i in 0..executors {
+        procs.push(start_executor(port, dir, &format!("executor-{i}")));
+    }
+    // Executors register within a heartbeat or two.
+    std::thread::sleep(Duration::from_secs(3));
+    (Processes(procs), format!("df://127.0.0.1:{port}"))
+}
+
+/// Every row of every output partition under `root`, rendered and sorted, per table.
+fn all_rows(root: &Path, tables: &[&str]) -> Vec<(String, Vec<String>)> {
+    tables
+        .iter()
+        .map(|t| {
+            let mut rows = Vec::new();
+            let mut parts: Vec<_> = std::fs::read_dir(root.join(t))
+                .unwrap_or_else(|e| panic!("{t}: {e}"))
+                .map(|e| e.unwrap().path())
+                .collect();
+            parts.sort();
+            for part in parts {
+                assert_partition_whole(&part);
+                for b in read_dir(&part) {
+                    for r in 0..b.num_rows() {
+                        let cells: Vec<String> = b
+                            .columns()
+                            .iter()
+                            .map(|c| arrow::util::display::array_value_to_string(c, r).unwrap())
+                            .collect();
+                        rows.push(format!(
+                            "{}|{}",
+                            part.file_name().unwrap().to_string_lossy(),
+                            cells.join("|")
+                        ));
+                    }
+                }
+            }
+            rows.sort();
+            (t.to_string(), rows)
+        })
+        .collect()
+}
+
+const TABLES: &[&str] = &[
+    "heat",
+    "user_profile",
+    "anchor_profile",
+    "user_anchor_profile",
+    "user_category_profile",
+    "samples",
+    "exposure_samples",
+    "itemcf_sim",
+    "candidates",
+    "recall_metrics",
+];
+
+fn run_pipeline(input: &Path, output: &Path, cluster: Option<&str>) {
+    let (i, o) = (s(input), s(output));
+    for (job, extra) in [
+        ("heat", vec![]),
+        ("training_set", vec!["--set", "label_days=2"]),
+        ("itemcf", vec![]),
+        ("eval_recall", vec![]),
+    ] {
+        let mut args = vec!["run", job, "--date", D, "--input", &i, "--output", &o];
+        args.extend(extra);
+        if let Some(url) = cluster {
+            args.extend(["--cluster", url]);
+        }
+        run_ok(&args);
+    }
+}
+
+#[test]
+fn jobs_on_the_cluster_match_embedded_row_for_row() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    generate(&input, 16, 1500, 150, 77);
+    let (_procs, url) = start_cluster(tmp.path(), 2);
+
+    let embedded = tmp.path().join("embedded");
+    let distributed = tmp.path().join("distributed");
+    run_pipeline(&input, &embedded, None);
+    run_pipeline(&input, &distributed, Some(&url));
+
+    let (a, b) = (all_rows(&embedded, TABLES), all_rows(&distributed, TABLES));
+    for ((table, x), (_, y)) in a.iter().zip(&b) {
+        assert!(!x.is_empty(), "{table} is empty");
+        assert_eq!(x.len(), y.len(), "{table}: row counts differ");
+        assert!(x == y, "{table}: rows differ between embedded and cluster");
+    }
+    // The work ran on the executors, not in the client.
+    let executed: usize = (0..2)
+        .map(|i| {
+            std::fs::read_to_string(tmp.path().join(format!("executor-{i}.log")))
+                .unwrap()
+                .matches("Finished task")
+                .count()
+        })
+        .sum();
+    assert!(executed > 50, "executors ran only {executed} tasks");
+    let scheduler_log = std::fs::read_to_string(tmp.path().join("scheduler.log")).unwrap();
+    assert!(
+        !scheduler_log.contains("secret"),
+        "secrets in the scheduler log"
+    );
+}
+
+#[test]
+fn losing_an_executor_mid_job_still_gives_the_embedded_result() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    generate(&input, 16, 20_000, 800, 78);
+    let embedded = tmp.path().join("embedded");
+    let distributed = tmp.path().join("distributed");
+    let (i, o, e) = (s(&input), s(&distributed), s(&embedded));
+    let (mut procs, url) = start_cluster(tmp.path(), 2);
+    let survivor = start_executor(
+        url.trim_start_matches("df://127.0.0.1:").parse().unwrap(),
+        tmp.path(),
+        "executor-2",
+    );
+    procs.0.push(survivor);
+    std::thread::sleep(Duration::from_secs(2));
+
+    let args = [
+        "run",
+        "training_set",
+        "--date",
+        D,
+        "--set",
+        "label_days=3",
+        "--input",
+        &i,
+        "--cluster",
+        &url,
+    ];
+    let mut job = liverec()
+        .args(args)
+        .args(["--output", &o])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Let it get into its shuffles, then kill an executor that is doing work.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        job.try_wait().unwrap().is_none(),
+        "the job ended before the executor was killed"
+    );
+    procs.0[1].kill().unwrap();
+    procs.0[1].wait().unwrap();
+    let out = job.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the job did not survive the executor loss:\n{stderr}"
+    );
+    // The scheduler noticed the loss (heartbeat timeout of 5 s).
+    let start = Instant::now();
+    loop {
+        let log = std::fs::read_to_string(tmp.path().join("scheduler.log")).unwrap();
+        if log.contains("heartbeat timed out") || log.contains("Removing executor") {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the scheduler never noticed the lost executor"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    run_ok(&[
+        "run",
+        "training_set",
+        "--date",
+        D,
+        "--set",
+        "label_days=3",
+        "--input",
+        &i,
+        "--output",
+        &e,
+    ]);
+    let tables = &["user_profile", "samples", "exposure_samples"];
+    assert!(
+        all_rows(&embedded, tables) == all_rows(&distributed, tables),
+        "results differ after the executor loss"
+    );
+}
