@@ -38,6 +38,9 @@ enum Command {
     /// Run one job for one day, e.g. `liverec run heat --date 2026-01-07 --input data/input
     /// --output data/output`. Outputs are committed atomically as <output>/<table>/dt=D/.
     Run(RunArgs),
+    /// Ad-hoc SQL over every input and output table (dt partition pruning, read-only by
+    /// default). Without -e/-f, an interactive prompt.
+    Sql(SqlArgs),
     /// List the jobs with their parameters and defaults.
     Jobs,
     /// Check every input file of a range of days against the data contract.
@@ -183,6 +186,39 @@ struct RunArgs {
     /// Override a job parameter: --set key=value (typed and validated).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
+    #[command(flatten)]
+    engine: EngineArgs,
+}
+
+#[derive(Args, Debug)]
+struct SqlArgs {
+    /// Input root (the event logs).
+    #[arg(long, default_value = "data/input")]
+    input: String,
+    /// Output root (liverec's tables).
+    #[arg(long, default_value = "data/output")]
+    output: String,
+    /// Run this statement.
+    #[arg(short = 'e', long = "execute", conflicts_with = "file")]
+    execute: Option<String>,
+    /// Run the statement in this file.
+    #[arg(short = 'f', long = "file")]
+    file: Option<PathBuf>,
+    /// Result format.
+    #[arg(long, value_enum, default_value = "table")]
+    format: crate::sql::Format,
+    /// File for --format parquet.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Rows shown in the table view.
+    #[arg(long, default_value_t = 40)]
+    limit: usize,
+    /// Allow statements that create, change or drop tables.
+    #[arg(long)]
+    allow_write: bool,
+    /// Print CREATE EXTERNAL TABLE statements for every table (for datafusion-cli) and exit.
+    #[arg(long)]
+    ddl: bool,
     #[command(flatten)]
     engine: EngineArgs,
 }
@@ -343,6 +379,34 @@ async fn dispatch(command: Command) -> Result<()> {
         }
         Command::Quickstart(args) => quickstart(args).await,
         Command::Cluster(command) => cluster(command).await,
+        Command::Sql(args) => {
+            let ctx = crate::engine::new_context(&args.engine.options()?).await?;
+            let input = Storage::open(Location::parse(&args.input)?)?;
+            let output = Storage::open(Location::parse(&args.output)?)?;
+            let tables = crate::sql::register_all(&ctx, &input, &output).await?;
+            if args.ddl {
+                print!("{}", crate::sql::ddl(&tables));
+                return Ok(());
+            }
+            let opts = crate::sql::QueryOptions {
+                allow_write: args.allow_write,
+                format: args.format,
+                out: args.out,
+                limit: args.limit,
+            };
+            let statement = match (args.execute, args.file) {
+                (Some(q), _) => Some(q),
+                (None, Some(f)) => Some(
+                    std::fs::read_to_string(&f)
+                        .with_context(|| format!("cannot read {}", f.display()))?,
+                ),
+                (None, None) => None,
+            };
+            match statement {
+                Some(q) => crate::sql::run_query(&ctx, q.trim().trim_end_matches(';'), &opts).await,
+                None => crate::sql::repl(&ctx, &tables, &opts).await,
+            }
+        }
         Command::Cleanup { output } => {
             let root = Storage::open(Location::parse(&output)?)?;
             let staging = root.at(crate::writer::STAGING_DIR);

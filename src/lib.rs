@@ -19,6 +19,7 @@ pub mod progress;
 pub mod project;
 pub mod runner;
 pub mod s3;
+pub mod sql;
 pub mod storage;
 pub mod validate;
 pub mod writer;

@@ -195,23 +195,38 @@ pub async fn run_job(req: RunRequest) -> Result<RunReport> {
             let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
             let started = std::time::Instant::now();
             let mut part = StagedPartition::begin(&output_root, table, req.date, &run_id).await?;
-            let written = if let Some(json_dir) = &step.json {
-                // Small result: keep it for the JSON copy and the printed table.
-                let batches = df
-                    .collect()
+            let mut df = Some(df);
+            let mut attempt = 0;
+            let written = loop {
+                let plan = match df.take() {
+                    Some(df) => df,
+                    None => query(&ctx, &step.sql, &values).await?,
+                };
+                let result = write_output(plan, &mut part, &schema, step.json.is_some())
                     .await
-                    .with_context(|| format!("running sql/{}", step.sql))?;
-                json_outputs.push((json_dir.clone(), batches.clone()));
-                part.write_batches("part-00000.parquet", schema.clone(), &batches)
-                    .await
-            } else {
-                let streams = df
-                    .execute_stream_partitioned()
-                    .await
-                    .with_context(|| format!("running sql/{}", step.sql))?;
-                part.write_streams(schema.clone(), streams).await
-            }
-            .with_context(|| format!("writing {table} from sql/{}", step.sql));
+                    .with_context(|| format!("writing {table} from sql/{}", step.sql));
+                match result {
+                    Ok(batches) => break Ok(batches),
+                    // Ballista re-runs lost tasks, but not the client's fetch of the final
+                    // results from an executor that died: rerun the query into a clean
+                    // staging directory once the scheduler has dropped that executor.
+                    Err(e)
+                        if req.engine.cluster.is_some()
+                            && attempt < CLUSTER_RETRIES
+                            && is_connection_error(&e) =>
+                    {
+                        attempt += 1;
+                        tracing::warn!(
+                            table,
+                            attempt,
+                            "lost an executor while fetching results, retrying: {e:#}"
+                        );
+                        part.reset().await?;
+                        tokio::time::sleep(CLUSTER_RETRY_WAIT).await;
+                    }
+                    Err(e) => break Err(e),
+                }
+            };
             tracing::info!(
                 table,
                 rows = part.rows(),
@@ -220,7 +235,9 @@ pub async fn run_job(req: RunRequest) -> Result<RunReport> {
                 step.sql
             );
             staged.push((part, schema));
-            written?;
+            if let (Some(json_dir), Some(batches)) = (&step.json, written?) {
+                json_outputs.push((json_dir.clone(), batches));
+            }
         }
         let started = std::time::Instant::now();
         let checks = run_checks(&ctx, job, &values).await?;
@@ -356,6 +373,42 @@ fn scalar_to_json(v: &ScalarValue) -> serde_json::Value {
         ScalarValue::Boolean(Some(b)) => (*b).into(),
         other => other.to_string().into(),
     }
+}
+
+const CLUSTER_RETRIES: usize = 3;
+/// Three waits of 15 s outlast the scheduler's default 30 s executor timeout.
+const CLUSTER_RETRY_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Whether an error is a broken connection to an executor (worth rerunning the query).
+fn is_connection_error(e: &anyhow::Error) -> bool {
+    let text = format!("{e:#}").to_ascii_lowercase();
+    [
+        "connection reset",
+        "connection refused",
+        "h2 protocol error",
+        "transport error",
+        "broken pipe",
+    ]
+    .iter()
+    .any(|m| text.contains(m))
+}
+
+/// Runs an output query into a staged partition. Small results (`json`) are also returned.
+async fn write_output(
+    df: DataFrame,
+    part: &mut StagedPartition,
+    schema: &SchemaRef,
+    keep: bool,
+) -> Result<Option<Vec<arrow::array::RecordBatch>>> {
+    if keep {
+        let batches = df.collect().await?;
+        part.write_batches("part-00000.parquet", schema.clone(), &batches)
+            .await?;
+        return Ok(Some(batches));
+    }
+    let streams = df.execute_stream_partitioned().await?;
+    part.write_streams(schema.clone(), streams).await?;
+    Ok(None)
 }
 
 /// Computes a view once. Embedded: kept in memory. On a cluster, where Ballista cannot ship

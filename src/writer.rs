@@ -73,6 +73,17 @@ impl StagedPartition {
         })
     }
 
+    /// Discards everything written so far, for a retry.
+    pub async fn reset(&mut self) -> Result<()> {
+        self.staging.delete_all().await?;
+        if let Some(p) = self.staging.loc.local_path() {
+            std::fs::create_dir_all(&p)
+                .with_context(|| format!("cannot create staging directory {}", p.display()))?;
+        }
+        self.files.clear();
+        Ok(())
+    }
+
     pub fn staging(&self) -> &Storage {
         &self.staging
     }
