@@ -276,7 +276,7 @@ pub async fn repl(ctx: &SessionContext, tables: &[Registered], opts: &QueryOptio
             Err(_) => break,
         };
         let trimmed = line.trim();
-        if buffer.is_empty() && trimmed.starts_with('\\') {
+        if trimmed.starts_with('\\') {
             let _ = editor.add_history_entry(trimmed);
             match trimmed.split_whitespace().collect::<Vec<_>>().as_slice() {
                 ["\\q"] => break,
