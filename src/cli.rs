@@ -157,6 +157,9 @@ pub struct EngineArgs {
     /// (see `liverec cluster`). Without it, everything runs in this process.
     #[arg(long, env = "LIVEREC_CLUSTER")]
     cluster: Option<String>,
+    /// Fail a job run that takes longer than this many seconds (nothing is committed).
+    #[arg(long, value_name = "SECONDS")]
+    timeout: Option<u64>,
 }
 
 impl EngineArgs {
@@ -166,6 +169,7 @@ impl EngineArgs {
             spill_dir: self.spill_dir.clone(),
             target_partitions: self.partitions,
             cluster: self.cluster.clone(),
+            timeout: self.timeout.map(std::time::Duration::from_secs),
         })
     }
 }

@@ -25,6 +25,8 @@ pub struct EngineOptions {
     pub target_partitions: Option<usize>,
     /// Ballista scheduler URL (`df://host:port`); `None` runs embedded.
     pub cluster: Option<String>,
+    /// Deadline of one job run (queries, writes, checks); `None` waits forever.
+    pub timeout: Option<std::time::Duration>,
 }
 
 impl EngineOptions {

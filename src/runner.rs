@@ -169,7 +169,7 @@ pub async fn run_job(req: RunRequest) -> Result<RunReport> {
         .at(&run_id);
     let mut staged = Vec::new();
     let mut json_outputs = Vec::new();
-    let result = async {
+    let work = async {
         for step in &job.steps {
             let df = query(&ctx, &step.sql, &values).await?;
             if let Some(view) = &step.view {
@@ -243,8 +243,20 @@ pub async fn run_job(req: RunRequest) -> Result<RunReport> {
         let checks = run_checks(&ctx, job, &values).await?;
         tracing::info!(seconds = started.elapsed().as_secs_f64(), "checks done");
         Ok::<_, anyhow::Error>(checks)
-    }
-    .await;
+    };
+    // A run-level deadline turns a wedged cluster job into a clear failure (nothing committed).
+    let result = match req.engine.timeout {
+        None => work.await,
+        Some(limit) => match tokio::time::timeout(limit, work).await {
+            Ok(result) => result,
+            Err(_) => Err(anyhow::anyhow!(
+                "job `{}` for {} exceeded its timeout of {} s; nothing was committed",
+                job.name,
+                req.date,
+                limit.as_secs()
+            )),
+        },
+    };
     scratch.delete_all().await?;
 
     let checks = match result {

@@ -243,6 +243,10 @@ fn parameters_are_typed_and_validated_before_sql() {
         !output.join("heat").exists(),
         "nothing may be written on bad parameters"
     );
+    // A run past its deadline fails clearly and commits nothing.
+    let err = run_err(&heat_args(&i, &o, &["--timeout", "0"]));
+    assert!(err.contains("exceeded its timeout of 0 s"), "{err}");
+    assert!(!output.join("heat/dt=2026-01-02").exists());
 }
 
 #[test]
