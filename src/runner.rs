@@ -18,7 +18,7 @@ use datafusion::execution::context::SQLOptions;
 use datafusion::prelude::{DataFrame, Expr, SessionContext, col, lit};
 use futures::{StreamExt, TryStreamExt};
 
-use crate::contract::{self, ContractError};
+use crate::contract;
 use crate::engine::{self, EngineOptions};
 use crate::job::{JobSpec, Root};
 use crate::manifest::{InputEntry, LIVEREC_VERSION, PartitionManifest, schema_entries};
@@ -513,18 +513,7 @@ async fn register_input(
     let (lo, hi) = spec.window(params)?;
     let (from, to) = (shift(date, lo)?, shift(date, hi)?);
     let table = root.at(&spec.table);
-    let mut present: Vec<NaiveDate> = table
-        .list_partitions()
-        .await?
-        .into_iter()
-        .filter(|d| *d >= from && *d <= to)
-        .collect();
-    let window: Vec<NaiveDate> = from.iter_days().take_while(|d| *d <= to).collect();
-    let mut missing: Vec<NaiveDate> = window
-        .iter()
-        .copied()
-        .filter(|d| !present.contains(d))
-        .collect();
+    let (mut present, mut missing) = table.partitions_between(from, to).await?;
     if spec.latest {
         if let Some(last) = present.last().copied() {
             present = vec![last];
@@ -631,9 +620,4 @@ async fn register_input(
         missing,
         files: files.len(),
     })
-}
-
-/// Keeps the contract error type reachable for callers that match on it.
-pub fn as_contract_error(e: &anyhow::Error) -> Option<&ContractError> {
-    e.downcast_ref::<ContractError>()
 }

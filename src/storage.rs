@@ -194,6 +194,26 @@ impl Storage {
         Ok(days)
     }
 
+    /// The partitions present in the day window `from..=to`, and the days of it missing.
+    pub async fn partitions_between(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<(Vec<NaiveDate>, Vec<NaiveDate>)> {
+        let present: Vec<NaiveDate> = self
+            .list_partitions()
+            .await?
+            .into_iter()
+            .filter(|d| *d >= from && *d <= to)
+            .collect();
+        let missing = from
+            .iter_days()
+            .take_while(|d| *d <= to)
+            .filter(|d| !present.contains(d))
+            .collect();
+        Ok((present, missing))
+    }
+
     /// Data files (`*.parquet`, not hidden) directly under this location, sorted by name.
     pub async fn list_parquet_files(&self) -> Result<Vec<object_store::ObjectMeta>> {
         let prefix = self.loc.store_path();

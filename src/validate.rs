@@ -26,17 +26,7 @@ pub async fn validate_inputs(
     let mut out = Vec::new();
     for contract in INPUT_TABLES {
         let table = root.at(contract.name);
-        let present: Vec<NaiveDate> = table
-            .list_partitions()
-            .await?
-            .into_iter()
-            .filter(|d| *d >= from && *d <= to)
-            .collect();
-        let missing = from
-            .iter_days()
-            .take_while(|d| *d <= to)
-            .filter(|d| !present.contains(d))
-            .collect();
+        let (present, missing) = table.partitions_between(from, to).await?;
         let mut summary = TableSummary {
             table: contract.name,
             partitions: present.len(),

@@ -94,10 +94,7 @@ impl StagedPartition {
         name: &str,
         schema: SchemaRef,
     ) -> Result<AsyncArrowWriter<BufWriter>> {
-        let path = self.staging.at(name).loc.store_path();
-        let sink = BufWriter::new(self.staging.store.clone(), path);
-        AsyncArrowWriter::try_new(sink, schema, Some(writer_properties()))
-            .with_context(|| format!("cannot start Parquet file {name}"))
+        open_file(&self.staging, name, schema)
     }
 
     /// Closes a writer opened by [`Self::file_writer`] and records the file.
@@ -106,22 +103,8 @@ impl StagedPartition {
         name: &str,
         writer: AsyncArrowWriter<BufWriter>,
     ) -> Result<()> {
-        let meta = writer
-            .close()
-            .await
-            .with_context(|| format!("cannot finish {}", self.staging.at(name).loc))?;
-        let rows = meta.file_metadata().num_rows() as u64;
-        let head = self
-            .staging
-            .store
-            .head(&self.staging.at(name).loc.store_path())
-            .await
-            .with_context(|| format!("cannot stat {}", self.staging.at(name).loc))?;
-        self.files.push(FileEntry {
-            name: name.to_string(),
-            rows,
-            bytes: head.size,
-        });
+        let entry = close_file(&self.staging, name, writer).await?;
+        self.files.push(entry);
         Ok(())
     }
 
@@ -221,23 +204,43 @@ async fn write_file(
     let Some(first) = stream.next().await else {
         return Ok(None);
     };
-    let path = staging.at(name).loc.store_path();
-    let sink = BufWriter::new(staging.store.clone(), path.clone());
-    let mut writer = AsyncArrowWriter::try_new(sink, schema, Some(writer_properties()))?;
+    let mut writer = open_file(staging, name, schema)?;
     writer.write(&first?).await?;
     while let Some(batch) = stream.next().await {
         writer.write(&batch?).await?;
     }
+    close_file(staging, name, writer).await.map(Some)
+}
+
+/// A Parquet writer for a new file `name` under `dir`.
+fn open_file(dir: &Storage, name: &str, schema: SchemaRef) -> Result<AsyncArrowWriter<BufWriter>> {
+    let sink = BufWriter::new(dir.store.clone(), dir.at(name).loc.store_path());
+    AsyncArrowWriter::try_new(sink, schema, Some(writer_properties()))
+        .with_context(|| format!("cannot start Parquet file {name}"))
+}
+
+/// Finishes a file opened by [`open_file`] and describes it (rows from its footer, bytes
+/// from the store).
+async fn close_file(
+    dir: &Storage,
+    name: &str,
+    writer: AsyncArrowWriter<BufWriter>,
+) -> Result<FileEntry> {
+    let loc = dir.at(name).loc;
     let meta = writer
         .close()
         .await
-        .with_context(|| format!("cannot finish {}", staging.at(name).loc))?;
-    let head = staging.store.head(&path).await?;
-    Ok(Some(FileEntry {
+        .with_context(|| format!("cannot finish {loc}"))?;
+    let head = dir
+        .store
+        .head(&loc.store_path())
+        .await
+        .with_context(|| format!("cannot stat {loc}"))?;
+    Ok(FileEntry {
         name: name.to_string(),
         rows: meta.file_metadata().num_rows() as u64,
         bytes: head.size,
-    }))
+    })
 }
 
 /// Test hook: `LIVEREC_FAULT_SLEEP_MS_<POINT>` sleeps at a named point, so a test can kill
