@@ -29,7 +29,10 @@ fn walk(dir: &Path, root: &Path, out: &mut Vec<String>) {
 }
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // Read at run time: a build-script binary compiled for another checkout of the same
+    // package (a shared CARGO_TARGET_DIR) may be reused, and `env!` would name that one.
+    let root_dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let root = Path::new(&root_dir);
     let mut files = Vec::new();
     for dir in ["jobs", "sql", "workflows"] {
         println!("cargo:rerun-if-changed={dir}");

@@ -16,11 +16,12 @@ use crate::runner::{OutputReport, RunReport, RunRequest, new_run_id, run_job};
 use crate::storage::{Storage, partition_name};
 use crate::writer::read_manifest;
 
-pub const NAMES: &[&str] = &["training_set"];
+pub const NAMES: &[&str] = &["training_set", "train"];
 
 pub async fn run(name: &str, req: &RunRequest, params: &Params) -> Result<RunReport> {
     match name {
         "training_set" => training_set(req, params).await,
+        "train" => crate::model::train::train(req, params).await,
         other => bail!("unknown builtin `{other}`"),
     }
 }
@@ -92,6 +93,65 @@ async fn up_to_date(
     Ok(true)
 }
 
+/// Runs `profiles` and `samples` for one label day unless both are committed with the same
+/// parameters (or `force`). Returns what was written, or None when reused.
+async fn build_label_day(
+    req: &RunRequest,
+    day: NaiveDate,
+    profile_args: &[(String, String)],
+    sample_args: &[(String, String)],
+    force: bool,
+) -> Result<Option<Vec<OutputReport>>> {
+    let profiles = JobSpec::load("profiles")?;
+    let samples = JobSpec::load("samples")?;
+    let output = Storage::open(req.output.clone())?;
+    let reuse = !force
+        && up_to_date(&output.at("samples"), day, sample_args, &samples).await?
+        && up_to_date(&output.at("exposure_samples"), day, sample_args, &samples).await?
+        && up_to_date(&output.at("user_profile"), day, profile_args, &profiles).await?;
+    if reuse {
+        return Ok(None);
+    }
+    let mut outputs = Vec::new();
+    for (job, args) in [(&profiles, profile_args), (&samples, sample_args)] {
+        let report = run_job(RunRequest {
+            job: job.clone(),
+            date: day,
+            input: req.input.clone(),
+            output: req.output.clone(),
+            overrides: args.to_vec(),
+            engine: req.engine.clone(),
+        })
+        .await
+        .with_context(|| format!("building label day {day}"))?;
+        outputs.extend(report.outputs);
+    }
+    Ok(Some(outputs))
+}
+
+/// Makes sure the profiles and samples of `day` exist, built with `args` (the parameters
+/// of a training set; each job gets those it declares).
+pub async fn ensure_label_day(
+    req: &RunRequest,
+    day: NaiveDate,
+    args: &[(String, String)],
+    force: bool,
+) -> Result<Vec<OutputReport>> {
+    let only = |job: &JobSpec| -> Vec<(String, String)> {
+        args.iter()
+            .filter(|(k, _)| job.params.contains_key(k))
+            .cloned()
+            .collect()
+    };
+    let profile_args = only(&JobSpec::load("profiles")?);
+    let sample_args = only(&JobSpec::load("samples")?);
+    Ok(
+        build_label_day(req, day, &profile_args, &sample_args, force)
+            .await?
+            .unwrap_or_default(),
+    )
+}
+
 const FEATURE_SKIP: &[&str] = &["user_id", "anchor_id", "label", "watch_s", "watch_cnt"];
 
 async fn training_set(req: &RunRequest, params: &Params) -> Result<RunReport> {
@@ -104,10 +164,8 @@ async fn training_set(req: &RunRequest, params: &Params) -> Result<RunReport> {
         .context("label window out of range")?;
     let label_days: Vec<NaiveDate> = first.iter_days().take(m as usize).collect();
 
-    let profiles = JobSpec::load("profiles")?;
-    let samples = JobSpec::load("samples")?;
-    let profile_args = pass_through(&profiles, params);
-    let sample_args = pass_through(&samples, params);
+    let profile_args = pass_through(&JobSpec::load("profiles")?, params);
+    let sample_args = pass_through(&JobSpec::load("samples")?, params);
     let input = Storage::open(req.input.clone())?;
     let output = Storage::open(req.output.clone())?;
     let label_present = input.at("watches").list_partitions().await?;
@@ -132,25 +190,9 @@ async fn training_set(req: &RunRequest, params: &Params) -> Result<RunReport> {
     let mut days = Vec::new();
     let mut outputs = Vec::new();
     for day in label_days.iter().filter(|d| !missing.contains(d)) {
-        let reuse = !force
-            && up_to_date(&output.at("samples"), *day, &sample_args, &samples).await?
-            && up_to_date(&output.at("exposure_samples"), *day, &sample_args, &samples).await?
-            && up_to_date(&output.at("user_profile"), *day, &profile_args, &profiles).await?;
-        if !reuse {
-            for (job, args) in [(&profiles, &profile_args), (&samples, &sample_args)] {
-                let report = run_job(RunRequest {
-                    job: job.clone(),
-                    date: *day,
-                    input: req.input.clone(),
-                    output: req.output.clone(),
-                    overrides: args.clone(),
-                    engine: req.engine.clone(),
-                })
-                .await
-                .with_context(|| format!("building label day {day}"))?;
-                outputs.extend(report.outputs);
-            }
-        }
+        let built = build_label_day(req, *day, &profile_args, &sample_args, force).await?;
+        let reuse = built.is_none();
+        outputs.extend(built.unwrap_or_default());
         let m = read_manifest(&output.at("samples"), *day)
             .await?
             .context("samples manifest vanished")?;

@@ -60,6 +60,20 @@ enum Command {
     /// Run liverec's Ballista cluster: a scheduler and executors carrying liverec's UDFs.
     #[command(subcommand)]
     Cluster(ClusterCommand),
+    /// Score Parquet rows with a published model, reading only its artifact folder (the
+    /// reference implementation for serving).
+    Score {
+        /// A model version folder, or a model folder whose LATEST is used
+        /// (e.g. data/output/models/gbdt).
+        #[arg(long)]
+        model: PathBuf,
+        /// A Parquet file or a folder of them with the model's feature columns.
+        #[arg(long)]
+        input: PathBuf,
+        /// Parquet file to write: dt, user_id, anchor_id, label (those present) and score.
+        #[arg(long)]
+        output: PathBuf,
+    },
     /// Remove staging data left behind by interrupted runs under an output root.
     Cleanup {
         /// Output root (local path or s3:// URL).
@@ -190,6 +204,9 @@ struct RunArgs {
     /// Override a job parameter: --set key=value (typed and validated).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
+    /// Training jobs: the model (lr, gbdt, gbdt_lr); short for --set model=….
+    #[arg(long)]
+    model: Option<String>,
     #[command(flatten)]
     engine: EngineArgs,
 }
@@ -315,11 +332,14 @@ async fn dispatch(command: Command) -> Result<()> {
             Ok(())
         }
         Command::Run(args) => {
-            let overrides = args
+            let mut overrides = args
                 .set
                 .iter()
                 .map(|s| params::parse_override(s))
                 .collect::<Result<Vec<_>>>()?;
+            if let Some(model) = &args.model {
+                overrides.push(("model".into(), model.clone()));
+            }
             let report = runner::run_job(RunRequest {
                 job: JobSpec::load(&args.job)?,
                 date: params::parse_date(&args.date).context("--date")?,
@@ -411,11 +431,30 @@ async fn dispatch(command: Command) -> Result<()> {
                 None => crate::sql::repl(&ctx, &tables, &opts).await,
             }
         }
+        Command::Score {
+            model,
+            input,
+            output,
+        } => {
+            let summary = crate::model::score::run(&model, &input, &output)?;
+            println!(
+                "scored {} rows with {} -> {}",
+                summary.rows,
+                summary.version_dir.display(),
+                output.display()
+            );
+            Ok(())
+        }
         Command::Cleanup { output } => {
             let root = Storage::open(Location::parse(&output)?)?;
             let staging = root.at(crate::writer::STAGING_DIR);
             staging.delete_all().await?;
             println!("removed staging data under {}", staging.loc);
+            // Model folders are staged per model (models/<model>/_staging).
+            for model in ["lr", "gbdt", "gbdt_lr"] {
+                let staged = root.at("models").at(model).at("_staging");
+                staged.delete_all().await?;
+            }
             Ok(())
         }
     }
@@ -558,6 +597,9 @@ async fn quickstart(args: QuickstartArgs) -> Result<()> {
         ("training_set", vec![]),
         ("itemcf", vec![]),
         ("eval_recall", vec![]),
+        ("train", vec![("model".to_string(), "lr".to_string())]),
+        ("train", vec![("model".to_string(), "gbdt".to_string())]),
+        ("train", vec![("model".to_string(), "gbdt_lr".to_string())]),
     ] {
         let report = runner::run_job(RunRequest {
             job: JobSpec::load(job)?,
@@ -591,7 +633,8 @@ async fn quickstart(args: QuickstartArgs) -> Result<()> {
     println!(
         "  heat/, itemcf_sim/, candidates/, recall_metrics/: dt={day}\n  \
          samples/, exposure_samples/, *_profile/: the 7 label days up to {day}\n  \
-         training_sets/end={day}/manifest.json, metrics/recall/dt={day}.json"
+         training_sets/end={day}/manifest.json, metrics/recall/dt={day}.json\n  \
+         models/lr|gbdt|gbdt_lr/LATEST -> the published version (model.json, report.html, …)"
     );
     Ok(())
 }

@@ -29,6 +29,26 @@ pub struct JobSpec {
     pub steps: Vec<StepSpec>,
     #[serde(default)]
     pub checks: Vec<CheckSpec>,
+    /// Another job whose declaration this one reuses, changing only parameter defaults
+    /// (e.g. `train_lr` extends `train` with `model = "lr"`).
+    #[serde(default)]
+    pub extends: Option<String>,
+    /// New defaults for the extended job's parameters.
+    #[serde(default)]
+    pub defaults: BTreeMap<String, toml::Value>,
+    /// Model inputs of a training job, in order.
+    #[serde(default)]
+    pub features: Option<FeatureList>,
+}
+
+/// The ordered feature columns a model reads from the samples.
+#[derive(Clone, Debug, Default, Deserialize, serde::Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FeatureList {
+    #[serde(default)]
+    pub numeric: Vec<String>,
+    #[serde(default)]
+    pub categorical: Vec<String>,
 }
 
 /// Which root a table is read from.
@@ -165,6 +185,9 @@ impl JobSpec {
     pub fn parse(name: &str, text: &str) -> Result<Self> {
         let spec: JobSpec =
             toml::from_str(text).with_context(|| format!("job file jobs/{name}.toml"))?;
+        let spec = spec
+            .resolve_extends()
+            .with_context(|| format!("job file jobs/{name}.toml"))?;
         spec.validate()
             .with_context(|| format!("job file jobs/{name}.toml"))?;
         Ok(spec)
@@ -186,6 +209,39 @@ impl JobSpec {
             )
         })?;
         Self::parse(name, &text)
+    }
+
+    /// Merges an `extends` job: the base's declaration with this file's name, description
+    /// and parameter defaults (each checked against the base's declaration).
+    fn resolve_extends(self) -> Result<Self> {
+        let Some(base_name) = self.extends.clone() else {
+            if !self.defaults.is_empty() {
+                bail!("`defaults` needs `extends`");
+            }
+            return Ok(self);
+        };
+        if !self.steps.is_empty() || !self.inputs.is_empty() || !self.params.is_empty() {
+            bail!("a job that extends `{base_name}` may only change `defaults` (and `features`)");
+        }
+        let mut base = Self::load(&base_name)?;
+        if base.extends.is_some() {
+            bail!("`{base_name}` itself extends another job; one level only");
+        }
+        for (key, value) in &self.defaults {
+            let Some(spec) = base.params.get_mut(key) else {
+                bail!("`defaults.{key}`: `{base_name}` has no parameter `{key}`");
+            };
+            spec.from_toml(key, value)
+                .with_context(|| format!("`defaults.{key}`"))?;
+            spec.default = Some(value.clone());
+        }
+        base.name = self.name;
+        base.description = self.description;
+        if self.features.is_some() {
+            base.features = self.features;
+        }
+        base.extends = Some(base_name);
+        Ok(base)
     }
 
     fn validate(&self) -> Result<()> {

@@ -14,6 +14,7 @@ pub mod engine;
 pub mod generator;
 pub mod job;
 pub mod manifest;
+pub mod model;
 pub mod params;
 pub mod progress;
 pub mod project;

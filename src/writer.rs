@@ -264,6 +264,25 @@ fn sync_dir_files(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Moves a staged directory to a new name that must not exist yet (model versions are
+/// never overwritten), after syncing its files.
+pub fn commit_new_dir(staged: &Path, target: &Path) -> Result<()> {
+    sync_dir_files(staged)?;
+    if let Some(parent) = target.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    if target.exists() {
+        bail!(
+            "{} exists already; versions are never overwritten",
+            target.display()
+        );
+    }
+    std::fs::rename(staged, target)
+        .with_context(|| format!("cannot commit {} to {}", staged.display(), target.display()))?;
+    sync_parent(target)
+}
+
 /// Moves `staged` to `target` atomically. When `target` exists the two are exchanged, so
 /// `staged` then holds the previous version.
 fn commit_local_dir(staged: &Path, target: &Path) -> Result<()> {

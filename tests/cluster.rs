@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use arrow::array::RecordBatch;
 use common::*;
 
 const D: &str = "2026-01-15";
@@ -150,6 +151,9 @@ fn run_pipeline(input: &Path, output: &Path, cluster: Option<&str>) {
         ("training_set", vec!["--set", "label_days=2"]),
         ("itemcf", vec![]),
         ("eval_recall", vec![]),
+        // Models: the cluster reads the samples, the client fits.
+        ("train", vec!["--model", "lr"]),
+        ("train", vec!["--model", "gbdt", "--set", "trees=30"]),
     ] {
         let mut args = vec!["run", job, "--date", D, "--input", &i, "--output", &o];
         args.extend(extra);
@@ -177,6 +181,34 @@ fn jobs_on_the_cluster_match_embedded_row_for_row() {
         assert!(!x.is_empty(), "{table} is empty");
         assert_eq!(x.len(), y.len(), "{table}: row counts differ");
         assert!(x == y, "{table}: rows differ between embedded and cluster");
+    }
+    // The same model from the same rows: model.json equal but for its version name, and
+    // the same validation predictions.
+    for model in ["lr", "gbdt"] {
+        let load = |root: &Path| -> (serde_json::Value, Vec<RecordBatch>) {
+            let dir = root.join("models").join(model);
+            let v = std::fs::read_to_string(dir.join("LATEST")).unwrap();
+            let folder = dir.join(v.trim());
+            let mut m: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(folder.join("model.json")).unwrap()).unwrap();
+            m["version"] = serde_json::Value::Null;
+            let file = std::fs::File::open(folder.join("validation_predictions.parquet")).unwrap();
+            let batches =
+                parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+                    .unwrap()
+                    .build()
+                    .unwrap()
+                    .map(|b| b.unwrap())
+                    .collect();
+            (m, batches)
+        };
+        let (ma, pa) = load(&embedded);
+        let (mb, pb) = load(&distributed);
+        assert!(
+            ma == mb,
+            "{model}: model.json differs between embedded and cluster"
+        );
+        assert!(pa == pb, "{model}: validation predictions differ");
     }
     // Ad-hoc SQL gives the same answers through the cluster.
     for q in [
