@@ -74,12 +74,98 @@ enum Command {
         #[arg(long)]
         output: PathBuf,
     },
+    /// Run a workflow (a DAG of jobs, workflows/<name>.toml) for a day or a range of days,
+    /// or show a run's status.
+    #[command(subcommand)]
+    Workflow(WorkflowCommand),
     /// Remove staging data left behind by interrupted runs under an output root.
     Cleanup {
         /// Output root (local path or s3:// URL).
         #[arg(long)]
         output: String,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum WorkflowCommand {
+    /// Run it: `liverec workflow run daily --date 2026-01-15` (or `--date yesterday --tz +08:00`,
+    /// or `--from D1 --to D2` for a backfill, day by day). Exit code 0 on success, 1 on
+    /// failure with a one-line reason on stderr.
+    Run(Box<WorkflowRunArgs>),
+    /// Each task's state, attempts, duration and rows for a day.
+    Status {
+        /// Workflow name (workflows/<name>.toml).
+        workflow: String,
+        #[arg(long)]
+        date: String,
+        /// Time zone of relative dates: UTC or an offset like +08:00.
+        #[arg(long, default_value = "UTC")]
+        tz: String,
+        #[arg(long, default_value = "data/output")]
+        output: String,
+    },
+}
+
+#[derive(Args, Debug)]
+struct WorkflowRunArgs {
+    /// Workflow name (workflows/<name>.toml).
+    workflow: String,
+    /// The day: YYYY-MM-DD, `today`, `yesterday` or `today-N` (in --tz).
+    #[arg(long, conflicts_with = "from", required_unless_present = "from")]
+    date: Option<String>,
+    /// First day of a backfill (with --to).
+    #[arg(long, requires = "to")]
+    from: Option<String>,
+    /// Last day of a backfill.
+    #[arg(long, requires = "from")]
+    to: Option<String>,
+    /// Time zone of relative dates: UTC or an offset like +08:00.
+    #[arg(long, default_value = "UTC")]
+    tz: String,
+    #[arg(long, default_value = "data/input")]
+    input: String,
+    #[arg(long, default_value = "data/output")]
+    output: String,
+    /// Rerun every task even when its outputs are up to date.
+    #[arg(long)]
+    force: bool,
+    /// Remove a lock left by a run that was killed.
+    #[arg(long)]
+    break_lock: bool,
+    /// Parameter override for every task whose job declares KEY (--set max_auc_drop=0.05),
+    /// or for one task (--set train_gbdt.trees=300). Part of each task's fingerprint.
+    #[arg(long = "set", value_name = "[TASK.]KEY=VALUE")]
+    set: Vec<String>,
+    #[command(flatten)]
+    engine: EngineArgs,
+}
+
+/// A day given as YYYY-MM-DD, `today`, `yesterday` or `today-N`, relative ones in `tz`
+/// (`UTC` or a fixed offset like `+08:00`).
+pub fn resolve_date(text: &str, tz: &str) -> Result<NaiveDate> {
+    let offset = if tz.eq_ignore_ascii_case("utc") {
+        chrono::FixedOffset::east_opt(0)
+    } else {
+        tz.parse::<chrono::FixedOffset>().ok()
+    }
+    .with_context(|| format!("--tz {tz:?}: use UTC or an offset like +08:00"))?;
+    let today = chrono::Utc::now().with_timezone(&offset).date_naive();
+    let back = |n: u64| {
+        today
+            .checked_sub_days(Days::new(n))
+            .context("date out of range")
+    };
+    match text {
+        "today" => Ok(today),
+        "yesterday" => back(1),
+        t if t.starts_with("today-") => {
+            let n: u64 = t["today-".len()..]
+                .parse()
+                .with_context(|| format!("{t:?}: expected today-N"))?;
+            back(n)
+        }
+        t => params::parse_date(t),
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -445,6 +531,7 @@ async fn dispatch(command: Command) -> Result<()> {
             );
             Ok(())
         }
+        Command::Workflow(cmd) => workflow(cmd).await,
         Command::Cleanup { output } => {
             let root = Storage::open(Location::parse(&output)?)?;
             let staging = root.at(crate::writer::STAGING_DIR);
@@ -454,6 +541,119 @@ async fn dispatch(command: Command) -> Result<()> {
             for model in ["lr", "gbdt", "gbdt_lr"] {
                 let staged = root.at("models").at(model).at("_staging");
                 staged.delete_all().await?;
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn workflow(cmd: WorkflowCommand) -> Result<()> {
+    use crate::workflow::run::{WorkflowRequest, run_day, run_range};
+    match cmd {
+        WorkflowCommand::Run(args) => {
+            let (first, last) = match (&args.date, &args.from, &args.to) {
+                (Some(d), _, _) => {
+                    let d = resolve_date(d, &args.tz).context("--date")?;
+                    (d, d)
+                }
+                (None, Some(f), Some(t)) => (
+                    resolve_date(f, &args.tz).context("--from")?,
+                    resolve_date(t, &args.tz).context("--to")?,
+                ),
+                _ => bail!("give --date, or --from and --to"),
+            };
+            if last < first {
+                bail!("--to {last} is before --from {first}");
+            }
+            let req = WorkflowRequest {
+                workflow: args.workflow.clone(),
+                date: first,
+                input: Location::parse(&args.input)?,
+                output: Location::parse(&args.output)?,
+                engine: args.engine.options()?,
+                force: args.force,
+                break_lock: args.break_lock,
+                overrides: args
+                    .set
+                    .iter()
+                    .map(|text| {
+                        let (key, value) = params::parse_override(text)?;
+                        Ok(match key.split_once('.') {
+                            Some((task, k)) => (Some(task.to_string()), k.to_string(), value),
+                            None => (None, key, value),
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?,
+            };
+            let states = if first == last {
+                vec![run_day(&req).await?]
+            } else {
+                run_range(&req, last).await?
+            };
+            for st in &states {
+                let ran = st
+                    .tasks
+                    .iter()
+                    .filter(|(_, t)| t.status == crate::workflow::state::Status::Succeeded)
+                    .count();
+                println!(
+                    "workflow {} for {}: succeeded ({ran} task(s) run, {} skipped); report {}",
+                    st.workflow,
+                    st.date,
+                    st.tasks.len() - ran,
+                    crate::workflow::state::run_dir(
+                        &Storage::open(req.output.clone())?,
+                        &st.workflow,
+                        st.date
+                    )
+                    .at("report.html")
+                    .loc
+                );
+                for (_, t) in &st.tasks {
+                    for line in &t.printed {
+                        println!("{line}");
+                    }
+                }
+            }
+            Ok(())
+        }
+        WorkflowCommand::Status {
+            workflow,
+            date,
+            tz,
+            output,
+        } => {
+            let date = resolve_date(&date, &tz).context("--date")?;
+            let out = Storage::open(Location::parse(&output)?)?;
+            let Some(st) = crate::workflow::state::load(&out, &workflow, date).await? else {
+                bail!("no run of {workflow} for {date} under {}", out.loc);
+            };
+            println!(
+                "{} {} run {}: {:?}{}",
+                st.workflow,
+                st.date,
+                st.run_id,
+                st.status,
+                st.reason
+                    .as_ref()
+                    .map_or(String::new(), |r| format!(" ({r})"))
+            );
+            println!(
+                "{:<22} {:<14} {:<10} {:<10} {:>8} {:>9} {:>12}",
+                "task", "job", "day", "status", "attempts", "seconds", "rows"
+            );
+            for (name, t) in &st.tasks {
+                println!(
+                    "{:<22} {:<14} {:<10} {:<10} {:>8} {:>9} {:>12}{}",
+                    name,
+                    t.job,
+                    t.date,
+                    format!("{:?}", t.status).to_lowercase(),
+                    t.attempts,
+                    t.seconds.map_or("-".into(), |s| format!("{s:.1}")),
+                    t.rows,
+                    t.error.as_ref().map_or(String::new(), |e| format!("  {e}"))
+                );
             }
             Ok(())
         }
@@ -590,29 +790,26 @@ async fn quickstart(args: QuickstartArgs) -> Result<()> {
     };
     println!("generating demo data ({users} users, {anchors} anchors, {days} days) into {input}");
     generator::generate(&cfg, &Storage::open(input.clone())?).await?;
-    let day = start + Days::new(days as u64 - 2);
+    // The newest day: the daily workflow trains on the days before it and validates on it.
+    let day = start + Days::new(days as u64 - 1);
     let engine = args.engine.options()?;
-    for (job, overrides) in [
-        ("heat", vec![]),
-        ("training_set", vec![]),
-        ("itemcf", vec![]),
-        ("eval_recall", vec![]),
-        ("train", vec![("model".to_string(), "lr".to_string())]),
-        ("train", vec![("model".to_string(), "gbdt".to_string())]),
-        ("train", vec![("model".to_string(), "gbdt_lr".to_string())]),
-    ] {
-        let report = runner::run_job(RunRequest {
-            job: JobSpec::load(job)?,
-            date: day,
-            input: input.clone(),
-            output: output.clone(),
-            overrides,
-            engine: engine.clone(),
-        })
-        .await?;
-        print_report(&report);
-        println!();
+    let req = crate::workflow::run::WorkflowRequest {
+        workflow: "daily".into(),
+        date: day,
+        input: input.clone(),
+        output: output.clone(),
+        engine: engine.clone(),
+        force: false,
+        break_lock: false,
+        overrides: Vec::new(),
+    };
+    let st = crate::workflow::run::run_day(&req).await?;
+    for (_, t) in &st.tasks {
+        for line in &t.printed {
+            println!("{line}");
+        }
     }
+    println!();
 
     let ctx = crate::engine::new_context(&engine).await?;
     let heat = output
@@ -631,10 +828,11 @@ async fn quickstart(args: QuickstartArgs) -> Result<()> {
     );
     println!("\ninputs:  {input}\noutputs: {output}");
     println!(
-        "  heat/, itemcf_sim/, candidates/, recall_metrics/: dt={day}\n  \
+        "  heat/, itemcf_sim/, candidates/: dt={day} (and the day before)\n  \
          samples/, exposure_samples/, *_profile/: the 7 label days up to {day}\n  \
-         training_sets/end={day}/manifest.json, metrics/recall/dt={day}.json\n  \
-         models/lr|gbdt|gbdt_lr/LATEST -> the published version (model.json, report.html, …)"
+         training_sets/end={day}/manifest.json; recall of the day before's candidates: metrics/recall/\n  \
+         models/lr|gbdt|gbdt_lr/LATEST -> the published version (model.json, report.html, …)\n  \
+         runs/daily/dt={day}/report.html: the run report\n\nrerun the day: liverec workflow run daily --date {day} --input {input} --output {output} (every task is skipped)"
     );
     Ok(())
 }

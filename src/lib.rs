@@ -23,4 +23,5 @@ pub mod s3;
 pub mod sql;
 pub mod storage;
 pub mod validate;
+pub mod workflow;
 pub mod writer;

@@ -54,3 +54,24 @@ pub fn list(dir: &str, ext: &str) -> Vec<String> {
     names.sort();
     names
 }
+
+/// A hash of the project files in use (embedded, or under `LIVEREC_HOME`) and the liverec
+/// version: part of a workflow task's fingerprint, so a changed query or job file reruns.
+pub fn code_version() -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(crate::manifest::LIVEREC_VERSION.as_bytes());
+    for (path, text) in embedded::FILES {
+        // With LIVEREC_HOME the files read are the edited copies.
+        let text = if home().is_some() {
+            read(path).unwrap_or_default()
+        } else {
+            text.to_string()
+        };
+        h.update(path.as_bytes());
+        h.update([0]);
+        h.update(text.as_bytes());
+        h.update([0]);
+    }
+    hex::encode(&h.finalize()[..8])
+}

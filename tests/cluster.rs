@@ -97,40 +97,6 @@ fn start_cluster(dir: &Path, executors: usize) -> (Processes, String) {
     (Processes(procs), format!("df://127.0.0.1:{port}"))
 }
 
-/// Every row of every output partition under `root`, rendered and sorted, per table.
-fn all_rows(root: &Path, tables: &[&str]) -> Vec<(String, Vec<String>)> {
-    tables
-        .iter()
-        .map(|t| {
-            let mut rows = Vec::new();
-            let mut parts: Vec<_> = std::fs::read_dir(root.join(t))
-                .unwrap_or_else(|e| panic!("{t}: {e}"))
-                .map(|e| e.unwrap().path())
-                .collect();
-            parts.sort();
-            for part in parts {
-                assert_partition_whole(&part);
-                for b in read_dir(&part) {
-                    for r in 0..b.num_rows() {
-                        let cells: Vec<String> = b
-                            .columns()
-                            .iter()
-                            .map(|c| arrow::util::display::array_value_to_string(c, r).unwrap())
-                            .collect();
-                        rows.push(format!(
-                            "{}|{}",
-                            part.file_name().unwrap().to_string_lossy(),
-                            cells.join("|")
-                        ));
-                    }
-                }
-            }
-            rows.sort();
-            (t.to_string(), rows)
-        })
-        .collect()
-}
-
 const TABLES: &[&str] = &[
     "heat",
     "user_profile",

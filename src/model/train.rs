@@ -28,6 +28,11 @@ use crate::runner::{OutputReport, RunReport, RunRequest, new_run_id};
 use crate::storage::{Storage, partition_name};
 use crate::writer::read_manifest;
 
+/// A model that trained fine but did not pass the gate (not worth retrying).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct GateFailed(pub String);
+
 /// The parts of a training-set manifest the trainer needs.
 #[derive(Debug, Deserialize)]
 struct TrainingSet {
@@ -689,6 +694,7 @@ pub async fn train(req: &RunRequest, params: &Params) -> Result<RunReport> {
             "negative_weight": w_neg,
             "logit_offset": logit_offset,
         },
+        "curves": curves,
         "train_sample_rate": rate,
         "read_seconds": read_seconds,
         "train_seconds": train_seconds,
@@ -788,10 +794,11 @@ pub async fn train(req: &RunRequest, params: &Params) -> Result<RunReport> {
         folder.display()
     );
     if !passed {
-        bail!(
+        return Err(GateFailed(format!(
             "gate {gate_text}; version kept at {} for inspection, LATEST unchanged",
             folder.display()
-        );
+        ))
+        .into());
     }
     publish::set_latest(&model_dir, &version)?;
     outputs.push(OutputReport {

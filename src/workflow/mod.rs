@@ -1,0 +1,7 @@
+//! Workflows: the jobs as a DAG (`workflows/*.toml`), run for a day or a range of days with
+//! idempotent skips, resume after failure, retries, timeouts, a lock, and a run report.
+
+pub mod report;
+pub mod run;
+pub mod spec;
+pub mod state;

@@ -1,0 +1,319 @@
+//! The daily workflow through the real binary: a full run, a no-op rerun, a run killed
+//! mid-way that resumes (after breaking its stale lock) to outputs identical to an
+//! uninterrupted run, a 3-day backfill, and a concurrent run refused by the lock.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const D: &str = "2026-01-16";
+const TABLES: &[&str] = &[
+    "heat",
+    "user_profile",
+    "samples",
+    "exposure_samples",
+    "itemcf_sim",
+    "candidates",
+    "recall_metrics",
+];
+
+fn state(output: &Path, day: &str) -> serde_json::Value {
+    let path = output.join(format!("runs/daily/dt={day}/state.json"));
+    serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
+}
+
+fn statuses(output: &Path, day: &str) -> Vec<(String, String)> {
+    state(output, day)["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t[0].as_str().unwrap().to_string(),
+                t[1]["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn workflow(input: &Path, output: &Path, extra: &[&str]) -> std::process::Command {
+    let mut cmd = liverec();
+    cmd.args([
+        "workflow",
+        "run",
+        "daily",
+        "--input",
+        &s(input),
+        "--output",
+        &s(output),
+    ])
+    .args(extra);
+    cmd
+}
+
+/// model.json of a model's LATEST with the version name blanked.
+fn model(output: &Path, name: &str) -> serde_json::Value {
+    let dir = output.join("models").join(name);
+    let v = std::fs::read_to_string(dir.join("LATEST")).unwrap();
+    let mut m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join(v.trim()).join("model.json")).unwrap())
+            .unwrap();
+    m["version"] = serde_json::Value::Null;
+    m
+}
+
+#[test]
+fn a_full_run_then_a_no_op_rerun() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, output) = (tmp.path().join("in"), tmp.path().join("out"));
+    generate(&input, 16, 2000, 150, 21);
+    let out = workflow(&input, &output, &["--date", D]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let st = state(&output, D);
+    assert_eq!(st["status"], "succeeded");
+    for (task, status) in statuses(&output, D) {
+        assert_eq!(status, "succeeded", "{task}");
+    }
+    for table in TABLES {
+        assert!(output.join(table).join(format!("dt={D}")).exists() || *table == "recall_metrics");
+    }
+    assert!(output.join("recall_metrics/dt=2026-01-15").exists());
+    for m in ["lr", "gbdt", "gbdt_lr"] {
+        assert!(output.join("models").join(m).join("LATEST").exists(), "{m}");
+    }
+    let summary: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(output.join(format!("runs/daily/dt={D}/summary.json"))).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(summary["models"].as_array().unwrap().len(), 3);
+    assert!(summary["recall"].as_array().unwrap().len() >= 8);
+    assert_eq!(summary["label_days"].as_array().unwrap().len(), 7);
+    let html =
+        std::fs::read_to_string(output.join(format!("runs/daily/dt={D}/report.html"))).unwrap();
+    assert!(
+        html.matches("<svg").count() >= 7,
+        "volume + 3 × (ROC, calibration)"
+    );
+    assert!(html.contains("train_gbdt") && html.contains("Recall of 2026-01-15"));
+
+    // The second run changes nothing: every task is skipped, no partition is rewritten.
+    let before = all_rows(&output, TABLES);
+    let heat_manifest = manifest(&output.join(format!("heat/dt={D}")));
+    let out = workflow(&input, &output, &["--date", D]).output().unwrap();
+    assert!(out.status.success());
+    for (task, status) in statuses(&output, D) {
+        assert_eq!(status, "skipped", "{task}");
+    }
+    assert_eq!(
+        manifest(&output.join(format!("heat/dt={D}")))["run_id"],
+        heat_manifest["run_id"]
+    );
+    assert!(before == all_rows(&output, TABLES));
+    let status = run_ok(&[
+        "workflow",
+        "status",
+        "daily",
+        "--date",
+        D,
+        "--output",
+        &s(&output),
+    ]);
+    assert!(
+        status.contains("train_gbdt") && status.contains("skipped"),
+        "{status}"
+    );
+
+    // --force reruns everything; a changed parameter would too (fingerprint).
+    let out = workflow(&input, &output, &["--date", D, "--force"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(statuses(&output, D).iter().all(|(_, s)| s == "succeeded"));
+}
+
+#[test]
+fn a_killed_run_resumes_to_the_same_outputs_and_the_lock_guards_the_day() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    generate(&input, 16, 2000, 150, 22);
+    let reference = tmp.path().join("reference");
+    assert!(
+        workflow(&input, &reference, &["--date", D])
+            .status()
+            .unwrap()
+            .success()
+    );
+
+    // A slow run (every partition commit waits), killed once some tasks are done.
+    let output = tmp.path().join("out");
+    let mut child = workflow(&input, &output, &["--date", D])
+        .env("LIVEREC_FAULT_SLEEP_MS_BEFORE_COMMIT", "300")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        let done = std::fs::read(output.join(format!("runs/daily/dt={D}/state.json")))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .map_or(0, |st| {
+                st["tasks"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|t| t[1]["status"] == "succeeded")
+                    .count()
+            });
+        if done >= 2 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the run never got going"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it was killed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let second_run = || {
+        let args = [
+            "workflow",
+            "run",
+            "daily",
+            "--date",
+            D,
+            "--input",
+            &s(&input),
+            "--output",
+            &s(&output),
+        ];
+        run_err(&args)
+    };
+    // While it runs, a second run of the same day is refused.
+    let err = second_run();
+    assert!(err.contains("is locked by run"), "{err}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let killed: Vec<_> = statuses(&output, D);
+    assert!(
+        killed.iter().any(|(_, s)| s != "succeeded"),
+        "killed too late: {killed:?}"
+    );
+
+    // The killed run's lock is stale: refused until broken explicitly.
+    let err = second_run();
+    assert!(err.contains("--break-lock"), "{err}");
+    let out = workflow(&input, &output, &["--date", D, "--break-lock"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let resumed = statuses(&output, D);
+    // Tasks finished before the kill were not redone.
+    for ((task, before), (_, after)) in killed.iter().zip(&resumed) {
+        if before == "succeeded" {
+            assert_eq!(after, "skipped", "{task}");
+        } else {
+            assert_eq!(after, "succeeded", "{task}");
+        }
+    }
+    assert!(
+        all_rows(&reference, TABLES) == all_rows(&output, TABLES),
+        "outputs differ from an uninterrupted run"
+    );
+    for m in ["lr", "gbdt", "gbdt_lr"] {
+        assert_eq!(model(&reference, m), model(&output, m), "{m}");
+    }
+}
+
+#[test]
+fn a_three_day_backfill_runs_in_order_and_reuses_the_previous_days() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, output) = (tmp.path().join("in"), tmp.path().join("out"));
+    generate(&input, 18, 2000, 150, 23);
+    // Small data: AUC moves more than the default 0.01 between days; a looser gate for all
+    // three training tasks (a `--set` for every task whose job takes the parameter).
+    let out = workflow(
+        &input,
+        &output,
+        &[
+            "--from",
+            "2026-01-16",
+            "--to",
+            "2026-01-18",
+            "--set",
+            "max_auc_drop=0.2",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut finished = Vec::new();
+    for day in ["2026-01-16", "2026-01-17", "2026-01-18"] {
+        let st = state(&output, day);
+        assert_eq!(st["status"], "succeeded", "{day}");
+        finished.push(st["finished"].as_str().unwrap().to_string());
+        assert!(output.join(format!("heat/dt={day}")).exists());
+    }
+    assert!(
+        finished.windows(2).all(|w| w[0] <= w[1]),
+        "days ran out of order"
+    );
+    // Day 17's previous-day tasks are what day 16's run committed.
+    let st = statuses(&output, "2026-01-17");
+    for task in ["heat_previous_day", "itemcf_previous_day"] {
+        assert!(
+            st.contains(&(task.to_string(), "skipped".to_string())),
+            "{task}: {st:?}"
+        );
+    }
+    let err = run_err(&[
+        "workflow",
+        "run",
+        "daily",
+        "--date",
+        "2026-01-18",
+        "--set",
+        "nope=1",
+        "--input",
+        &s(&input),
+        "--output",
+        &s(&output),
+    ]);
+    assert!(
+        err.contains("no task of workflow daily takes `nope`"),
+        "{err}"
+    );
+    // A bad range is a clear error.
+    let err = run_err(&[
+        "workflow",
+        "run",
+        "daily",
+        "--from",
+        "2026-01-18",
+        "--to",
+        "2026-01-16",
+        "--input",
+        &s(&input),
+        "--output",
+        &s(&output),
+    ]);
+    assert!(err.contains("before --from"), "{err}");
+}
