@@ -4,6 +4,10 @@ the same Parquet and times them, so docs/benchmarks.md can compare like with lik
 
 Usage: bench/duckdb_peer.py INPUT_ROOT OUT_DIR END_DATE [--label-days 7] [--profile-days 7]
 
+Jobs: heat of END_DATE; profiles + samples of the label days up to END_DATE (the training
+set); item-CF similarity (14-day window, cosine, K = 50) of END_DATE. Prints JSON with
+seconds and row counts (and item-CF sums, to check the same work was done).
+
 What differs from liverec, on purpose and documented: DuckDB has no liverec UDFs, so
 `sample_unit(...)` becomes DuckDB's `hash(...)` (only matters with neg_sample_rate < 1; the
 default 1.0 keeps every negative in both), `latest_k(v, ts, k)` becomes its SQL definition
@@ -28,6 +32,8 @@ def literal(v):
         return "TRUE" if v else "FALSE"
     if isinstance(v, (int, float)):
         return repr(v)
+    if isinstance(v, str) and v.isidentifier():
+        return f"'{v}'"
     raise TypeError(v)
 
 def bind(sql, params):
@@ -88,6 +94,25 @@ def profiles_and_samples(con, root, out, day, n):
         rows[t] = write(con, bind(sql_file(f"samples/{t}.sql"), p), out, t, day)
     return rows
 
+def itemcf(con, root, out, day, window=14):
+    """The whole item-CF job: likes, co-occurrence, similarity, and the candidate channels."""
+    p = dict(day_params(day, 7), like_threshold_s=30.0, max_items_per_user=0, min_cooccurrence=2,
+             similarity="cosine", neighbors=50, exclude_liked=True, candidates_per_user=100)
+    lo = day - dt.timedelta(days=window - 1)
+    for t in ["watches", "interactions"]:
+        table(con, t, root, t, lo, day)
+    table(con, "anchors", root, "anchors", lo, day, latest=True)
+    table(con, "heat", out, "heat", day, day)
+    con.execute(f"CREATE OR REPLACE TABLE likes AS {bind(sql_file('itemcf/likes.sql'), p)}")
+    con.execute(f"CREATE OR REPLACE TABLE cooccurrence AS {bind(sql_file('itemcf/cooccurrence.sql'), p)}")
+    con.execute(f"CREATE OR REPLACE TABLE sim AS {bind(sql_file('itemcf/itemcf_sim.sql'), p)}")
+    rows = write(con, bind(sql_file("itemcf/sim_output.sql"), p), out, "itemcf_sim", day)
+    candidates = write(con, bind(sql_file("itemcf/candidates.sql"), p), out, "candidates", day)
+    pairs = con.execute("SELECT count(*), sum(cooccurrence) FROM cooccurrence").fetchone()
+    sims = con.execute(f"SELECT sum(cooccurrence), round(sum(score), 6) FROM read_parquet('{out}/itemcf_sim/dt={day.isoformat()}/*.parquet')").fetchone()
+    return {"itemcf_sim": rows, "candidates": candidates, "pairs": pairs[0],
+            "sum_cooccurrence": int(sims[0] or 0), "sum_score": float(sims[1] or 0)}
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("input"); ap.add_argument("out"); ap.add_argument("end")
@@ -100,6 +125,7 @@ def main():
     con.execute(f"SET threads = {a.threads}")
     con.execute("SET TimeZone = 'UTC'")
     report = {"duckdb": duckdb.__version__, "threads": a.threads, "jobs": {}}
+
     t0 = time.perf_counter()
     report["jobs"]["heat"] = {"rows": heat(con, a.input, a.out, end)}
     report["jobs"]["heat"]["seconds"] = round(time.perf_counter() - t0, 3)
@@ -109,6 +135,9 @@ def main():
         for t, n in profiles_and_samples(con, a.input, a.out, end - dt.timedelta(days=k), a.profile_days).items():
             totals[t] = totals.get(t, 0) + n
     report["jobs"]["training_set"] = {"rows": totals, "seconds": round(time.perf_counter() - t0, 3)}
+    t0 = time.perf_counter()
+    report["jobs"]["itemcf"] = {"rows": itemcf(con, a.input, a.out, end)}
+    report["jobs"]["itemcf"]["seconds"] = round(time.perf_counter() - t0, 3)
     report["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     json.dump(report, sys.stdout, indent=2)
     print()

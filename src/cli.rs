@@ -78,6 +78,30 @@ enum Command {
     /// or show a run's status.
     #[command(subcommand)]
     Workflow(WorkflowCommand),
+    /// Benchmark the daily workflow's jobs (wall time, rows, peak RSS each) against DuckDB on
+    /// the same generated data; see docs/benchmarks.md.
+    Bench {
+        #[arg(long, value_enum, default_value = "small")]
+        scale: Scale,
+        /// Where data is generated (reused when present) and outputs written.
+        #[arg(long, default_value = "bench-data")]
+        data: PathBuf,
+        /// Run the jobs on a cluster (df://HOST:PORT).
+        #[arg(long)]
+        cluster: Option<String>,
+        /// Python with duckdb for the peer (default: $LIVEREC_PYTHON); `none` skips the peer.
+        #[arg(long, env = "LIVEREC_PYTHON")]
+        python: Option<String>,
+        /// The peer script.
+        #[arg(long, default_value = "bench/duckdb_peer.py")]
+        peer_script: PathBuf,
+        /// Skip the three model-training jobs.
+        #[arg(long)]
+        no_models: bool,
+        /// Also write the report here (it is always written to DATA/SCALE/bench.json).
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// Remove staging data left behind by interrupted runs under an output root.
     Cleanup {
         /// Output root (local path or s3:// URL).
@@ -532,6 +556,38 @@ async fn dispatch(command: Command) -> Result<()> {
             Ok(())
         }
         Command::Workflow(cmd) => workflow(cmd).await,
+        Command::Bench {
+            scale,
+            data,
+            cluster,
+            python,
+            peer_script,
+            no_models,
+            json,
+        } => {
+            let scale_name = format!("{scale:?}").to_lowercase();
+            let opts = crate::bench::BenchOptions {
+                scale,
+                scale_name: scale_name.clone(),
+                data: data.clone(),
+                cluster,
+                python: python.filter(|p| p != "none"),
+                peer_script,
+                models: !no_models,
+            };
+            let report = tokio::task::spawn_blocking(move || crate::bench::run(&opts)).await??;
+            crate::bench::print(&report);
+            let text = serde_json::to_vec_pretty(&report)?;
+            let path = data.join(&scale_name).join("bench.json");
+            std::fs::write(&path, &text)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            if let Some(extra) = json {
+                std::fs::write(&extra, &text)
+                    .with_context(|| format!("cannot write {}", extra.display()))?;
+            }
+            println!("report: {}", path.display());
+            Ok(())
+        }
         Command::Cleanup { output } => {
             let root = Storage::open(Location::parse(&output)?)?;
             let staging = root.at(crate::writer::STAGING_DIR);

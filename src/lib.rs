@@ -6,6 +6,7 @@
 //! builder (`engine`), one storage seam (`storage`), one atomic writer (`writer`), the job
 //! runner (`runner`), the input contract (`contract`) and the data generator (`generator`).
 
+pub mod bench;
 pub mod builtin;
 pub mod cli;
 pub mod cluster;

@@ -1,0 +1,355 @@
+//! `liverec bench`: runs each job of the daily workflow on generated data as its own process
+//! of this binary (so each job's peak RSS is its own), records wall time, rows in / out,
+//! rows/s and peak memory, runs the DuckDB peer (bench/duckdb_peer.py) on the same Parquet,
+//! checks both did the same work (row counts, item-CF sums), and prints / writes the table.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use chrono::{Days, NaiveDate};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::generator::Scale;
+
+pub struct BenchOptions {
+    pub scale: Scale,
+    pub scale_name: String,
+    pub data: PathBuf,
+    pub cluster: Option<String>,
+    pub python: Option<String>,
+    pub peer_script: PathBuf,
+    pub models: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct JobFigures {
+    pub job: String,
+    pub date: NaiveDate,
+    pub seconds: f64,
+    pub peak_rss_mib: f64,
+    pub rows_in: u64,
+    pub rows_out: u64,
+    pub rows_per_s: f64,
+    pub duckdb_seconds: Option<f64>,
+    pub ratio_to_duckdb: Option<f64>,
+    pub same_work: Option<bool>,
+}
+
+/// Runs a command, returning (wall seconds, peak RSS in MiB, stdout); fails on a non-zero exit.
+fn measure(cmd: &mut Command) -> Result<(f64, f64, String)> {
+    use std::io::Read;
+    let started = Instant::now();
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .context("starting a benchmark process")?;
+    let pid = child.id() as libc::pid_t;
+    let reader = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            r.read_to_string(&mut text).ok();
+            text
+        })
+    };
+    let out = reader(Box::new(child.stdout.take().context("stdout")?));
+    let err = reader(Box::new(child.stderr.take().context("stderr")?));
+    // wait4 reaps the child and gives its own peak RSS (ru_maxrss, KiB on Linux).
+    let mut status = 0;
+    // SAFETY: rusage is plain data that wait4 fills in for our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let seconds = started.elapsed().as_secs_f64();
+    let stdout = out.join().unwrap_or_default();
+    let stderr = err.join().unwrap_or_default();
+    if rc < 0 || !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+        bail!("{cmd:?} failed:\n{stderr}");
+    }
+    Ok((seconds, usage.ru_maxrss as f64 / 1024.0, stdout))
+}
+
+/// Σ rows of the "wrote <table> <rows> rows" lines of `liverec run`.
+fn rows_written(stdout: &str) -> u64 {
+    stdout
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            (w.next() == Some("wrote")).then(|| w.nth(1)?.parse::<u64>().ok())?
+        })
+        .sum()
+}
+
+/// Rows of the Parquet files of `table` for days `from..=to` (from the footers).
+fn parquet_rows(root: &Path, table: &str, from: NaiveDate, to: NaiveDate) -> u64 {
+    let mut rows = 0;
+    let mut day = from;
+    while day <= to {
+        let dir = root.join(table).join(format!("dt={day}"));
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "parquet")
+                && let Ok(file) = std::fs::File::open(&path)
+                && let Ok(reader) = parquet::file::reader::SerializedFileReader::new(file)
+            {
+                use parquet::file::reader::FileReader;
+                rows += reader.metadata().file_metadata().num_rows() as u64;
+            }
+        }
+        day = day + Days::new(1);
+    }
+    rows
+}
+
+fn rows_in(input: &Path, job: &str, day: NaiveDate, overrides: &[(String, String)]) -> u64 {
+    let windows = match job {
+        // Profiles over N = 7 days before each of the 7 label days, labels on each.
+        "training_set" => ["watches", "interactions", "exposures"]
+            .iter()
+            .map(|t| (t.to_string(), day - Days::new(13), day))
+            .collect(),
+        _ => crate::workflow::state::input_windows(job, day, overrides).unwrap_or_default(),
+    };
+    windows
+        .iter()
+        .map(|(t, from, to)| parquet_rows(input, t, *from, *to))
+        .sum()
+}
+
+/// A job to measure: name, day, `--set` overrides.
+type PlannedJob = (&'static str, NaiveDate, Vec<(String, String)>);
+
+pub fn run(opts: &BenchOptions) -> Result<Value> {
+    let exe = std::env::current_exe().context("locating the liverec binary")?;
+    let base = opts.data.join(&opts.scale_name);
+    let input = base.join("input");
+    if !input.join("watches").exists() {
+        eprintln!(
+            "generating --scale {} into {}",
+            opts.scale_name,
+            input.display()
+        );
+        // At least 21 days: 7 label days with 7 profile days each, a 14-day item-CF window
+        // for the day before the last.
+        let days = opts.scale.preset().2.max(21).to_string();
+        let (s, _, _) = measure(Command::new(&exe).args([
+            "generate",
+            "--out",
+            &input.to_string_lossy(),
+            "--scale",
+            &opts.scale_name,
+            "--days",
+            &days,
+        ]))?;
+        eprintln!("  {s:.1} s");
+    }
+    let days: Vec<NaiveDate> = std::fs::read_dir(input.join("watches"))?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.strip_prefix("dt=")?.parse().ok())
+        .collect();
+    let d = *days.iter().max().context("no watches partitions")?;
+    let output = base.join("liverec-out");
+    std::fs::remove_dir_all(&output).ok();
+    let prev = d - Days::new(1);
+    let mut plan: Vec<PlannedJob> = vec![
+        ("heat", d, vec![]),
+        (
+            "training_set",
+            d,
+            vec![("validation".into(), "last_day".into())],
+        ),
+        ("itemcf", d, vec![]),
+        ("heat", prev, vec![]),
+        ("itemcf", prev, vec![]),
+        ("eval_recall", prev, vec![]),
+    ];
+    if opts.models {
+        for job in ["train_lr", "train_gbdt", "train_gbdt_lr"] {
+            plan.push((job, d, vec![]));
+        }
+    }
+    let mut figures = Vec::new();
+    for (job, day, overrides) in &plan {
+        let mut cmd = Command::new(&exe);
+        cmd.args(["run", job, "--date", &day.to_string()])
+            .args(["--input", &input.to_string_lossy()])
+            .args(["--output", &output.to_string_lossy()])
+            .env("LIVEREC_LOG", "warn");
+        for (k, v) in overrides {
+            cmd.args(["--set", &format!("{k}={v}")]);
+        }
+        if let Some(url) = &opts.cluster {
+            cmd.args(["--cluster", url]);
+        }
+        eprintln!("running {job} {day}");
+        let (seconds, rss, stdout) = measure(&mut cmd)?;
+        let rows_in = if job.starts_with("train_") {
+            rows_written_manifest(&output, d)
+        } else {
+            rows_in(&input, job, *day, overrides)
+        };
+        let rows_out = rows_written(&stdout);
+        figures.push(JobFigures {
+            job: job.to_string(),
+            date: *day,
+            seconds,
+            peak_rss_mib: rss,
+            rows_in,
+            rows_out,
+            rows_per_s: rows_in as f64 / seconds.max(1e-9),
+            duckdb_seconds: None,
+            ratio_to_duckdb: None,
+            same_work: None,
+        });
+    }
+
+    // The DuckDB peer on the same input: heat, the training set's profiles + samples, item-CF.
+    let mut peer = Value::Null;
+    if let Some(python) = &opts.python {
+        let peer_out = base.join("duckdb-out");
+        std::fs::remove_dir_all(&peer_out).ok();
+        eprintln!("running the DuckDB peer");
+        let (_, rss, stdout) = measure(Command::new(python).args([
+            &opts.peer_script.to_string_lossy().into_owned(),
+            &input.to_string_lossy().into_owned(),
+            &peer_out.to_string_lossy().into_owned(),
+            &d.to_string(),
+        ]))?;
+        peer = serde_json::from_str(&stdout).context("the peer's JSON")?;
+        peer["peak_rss_mib_measured"] = json!(rss);
+        let ours_rows = |table: &str, from: NaiveDate| parquet_rows(&output, table, from, d);
+        for f in figures.iter_mut().filter(|f| f.date == d) {
+            let key = match f.job.as_str() {
+                "heat" | "training_set" | "itemcf" => f.job.clone(),
+                _ => continue,
+            };
+            let p = &peer["jobs"][&key];
+            let Some(secs) = p["seconds"].as_f64() else {
+                continue;
+            };
+            f.duckdb_seconds = Some(secs);
+            f.ratio_to_duckdb = Some(f.seconds / secs.max(1e-9));
+            let r = &p["rows"];
+            f.same_work = Some(match key.as_str() {
+                "heat" => r["heat"].as_u64() == Some(ours_rows("heat", d)),
+                "training_set" => {
+                    let first = d - Days::new(6);
+                    r["samples"].as_u64() == Some(ours_rows("samples", first))
+                        && r["exposure_samples"].as_u64()
+                            == Some(ours_rows("exposure_samples", first))
+                }
+                _ => {
+                    r["itemcf_sim"].as_u64() == Some(ours_rows("itemcf_sim", d))
+                        && r["candidates"].as_u64() == Some(ours_rows("candidates", d))
+                        && r["sum_cooccurrence"].as_u64() == Some(itemcf_sum(&output, d))
+                }
+            });
+        }
+    }
+    let peak = figures.iter().map(|f| f.peak_rss_mib).fold(0.0, f64::max);
+    Ok(json!({
+        "scale": opts.scale_name,
+        "date": d,
+        "machine": {
+            "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            "memory_gib": crate::engine::physical_memory().map(|m| m as f64 / (1u64 << 30) as f64),
+        },
+        "cluster": opts.cluster,
+        "jobs": figures,
+        "peak_rss_mib": peak,
+        "duckdb": peer,
+    }))
+}
+
+/// Rows of the training set the train jobs read.
+fn rows_written_manifest(output: &Path, d: NaiveDate) -> u64 {
+    std::fs::read(output.join(format!("training_sets/end={d}/manifest.json")))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .and_then(|m| m["rows"].as_u64())
+        .unwrap_or(0)
+}
+
+/// Σ cooccurrence of our itemcf_sim partition of `d`, read with the parquet crate.
+fn itemcf_sum(output: &Path, d: NaiveDate) -> u64 {
+    use arrow::array::AsArray;
+    let dir = output.join(format!("itemcf_sim/dt={d}"));
+    let mut sum = 0i64;
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "parquet") {
+            continue;
+        }
+        let Ok(file) = std::fs::File::open(&path) else {
+            continue;
+        };
+        let Ok(builder) =
+            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        else {
+            continue;
+        };
+        for batch in builder.build().into_iter().flatten().flatten() {
+            if let Some(c) = batch.column_by_name("cooccurrence")
+                && let Ok(c) = arrow::compute::cast(c, &arrow::datatypes::DataType::Int64)
+            {
+                sum += c
+                    .as_primitive::<arrow::datatypes::Int64Type>()
+                    .iter()
+                    .flatten()
+                    .sum::<i64>();
+            }
+        }
+    }
+    sum as u64
+}
+
+pub fn print(report: &Value) {
+    println!(
+        "liverec bench --scale {} (day {}){}",
+        report["scale"].as_str().unwrap_or(""),
+        report["date"].as_str().unwrap_or(""),
+        report["cluster"]
+            .as_str()
+            .map_or(String::new(), |c| format!(" on {c}"))
+    );
+    println!(
+        "{:<14} {:<10} {:>9} {:>10} {:>12} {:>12} {:>11} {:>9} {:>7} {:>5}",
+        "job",
+        "day",
+        "seconds",
+        "RSS MiB",
+        "rows in",
+        "rows out",
+        "rows/s",
+        "DuckDB s",
+        "ratio",
+        "same"
+    );
+    for f in report["jobs"].as_array().into_iter().flatten() {
+        let opt = |v: &Value, digits: usize| {
+            v.as_f64()
+                .map_or("-".to_string(), |x| format!("{x:.digits$}"))
+        };
+        println!(
+            "{:<14} {:<10} {:>9.2} {:>10.0} {:>12} {:>12} {:>11.0} {:>9} {:>7} {:>5}",
+            f["job"].as_str().unwrap_or(""),
+            f["date"].as_str().unwrap_or(""),
+            f["seconds"].as_f64().unwrap_or(0.0),
+            f["peak_rss_mib"].as_f64().unwrap_or(0.0),
+            f["rows_in"].as_u64().unwrap_or(0),
+            f["rows_out"].as_u64().unwrap_or(0),
+            f["rows_per_s"].as_f64().unwrap_or(0.0),
+            opt(&f["duckdb_seconds"], 2),
+            opt(&f["ratio_to_duckdb"], 2),
+            f["same_work"]
+                .as_bool()
+                .map_or("-", |b| if b { "yes" } else { "NO" }),
+        );
+    }
+    println!(
+        "peak RSS of any job: {:.0} MiB",
+        report["peak_rss_mib"].as_f64().unwrap_or(0.0)
+    );
+}
