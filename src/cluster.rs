@@ -82,6 +82,7 @@ pub async fn run_executor(opts: ExecutorOptions) -> Result<()> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create work dir {}", dir.display()))?;
     }
+    let work_dir = opts.work_dir.clone();
     let config = ExecutorProcessConfig {
         bind_host: opts.bind_host.clone(),
         external_host: Some(opts.bind_host.clone()),
@@ -103,6 +104,16 @@ pub async fn run_executor(opts: ExecutorOptions) -> Result<()> {
         job_data_ttl_seconds: 24 * 3600,
         print_thread_info: false,
         override_function_registry: Some(Arc::new(BallistaFunctionRegistry::from(&state))),
+        // Executors open S3 buckets themselves from the URLs in the plan (credentials from
+        // their own environment), like the client and the scheduler.
+        override_runtime_producer: Some(Arc::new(move |_| {
+            let mut builder = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+                .with_object_store_registry(Arc::new(crate::s3::LiverecObjectStores::default()));
+            if let Some(dir) = &work_dir {
+                builder = builder.with_temp_file_path(dir.clone());
+            }
+            Ok(Arc::new(builder.build()?))
+        })),
         ..ExecutorProcessConfig::default()
     };
     tracing::info!(

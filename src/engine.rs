@@ -108,6 +108,7 @@ pub fn runtime_env(opts: &EngineOptions) -> Result<Arc<RuntimeEnv>> {
         .with_memory_pool(Arc::new(FairSpillPool::new(opts.memory_limit() as usize)))
         .with_disk_manager_builder(disk)
         .with_object_list_cache_limit(0)
+        .with_object_store_registry(Arc::new(crate::s3::LiverecObjectStores::default()))
         .build_arc()
         .context("cannot build the query runtime")
 }

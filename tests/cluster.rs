@@ -36,18 +36,19 @@ fn free_ports() -> u16 {
     }
 }
 
-fn spawn(args: &[&str], log: &Path) -> Child {
+fn spawn(args: &[&str], log: &Path, envs: &[(&str, String)]) -> Child {
     let file = std::fs::File::create(log).unwrap();
     Command::new(env!("CARGO_BIN_EXE_liverec"))
         .args(args)
         .env("LIVEREC_LOG", "info")
+        .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(Stdio::null())
         .stderr(file)
         .spawn()
         .unwrap()
 }
 
-fn start_executor(scheduler: u16, dir: &Path, name: &str) -> Child {
+fn start_executor(scheduler: u16, dir: &Path, name: &str, envs: &[(&str, String)]) -> Child {
     let port = free_ports();
     spawn(
         &[
@@ -65,10 +66,11 @@ fn start_executor(scheduler: u16, dir: &Path, name: &str) -> Child {
             "2",
         ],
         &dir.join(format!("{name}.log")),
+        envs,
     )
 }
 
-fn start_cluster(dir: &Path, executors: usize) -> (Processes, String) {
+fn start_cluster(dir: &Path, executors: usize, envs: &[(&str, String)]) -> (Processes, String) {
     let port = free_ports();
     let mut procs = vec![spawn(
         &[
@@ -80,6 +82,7 @@ fn start_cluster(dir: &Path, executors: usize) -> (Processes, String) {
             "5",
         ],
         &dir.join("scheduler.log"),
+        envs,
     )];
     let start = Instant::now();
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -90,7 +93,7 @@ fn start_cluster(dir: &Path, executors: usize) -> (Processes, String) {
         std::thread::sleep(Duration::from_millis(100));
     }
     for i in 0..executors {
-        procs.push(start_executor(port, dir, &format!("executor-{i}")));
+        procs.push(start_executor(port, dir, &format!("executor-{i}"), envs));
     }
     // Executors register within a heartbeat or two.
     std::thread::sleep(Duration::from_secs(3));
@@ -135,7 +138,7 @@ fn jobs_on_the_cluster_match_embedded_row_for_row() {
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("in");
     generate(&input, 16, 1500, 150, 77);
-    let (_procs, url) = start_cluster(tmp.path(), 2);
+    let (_procs, url) = start_cluster(tmp.path(), 2, &[]);
 
     let embedded = tmp.path().join("embedded");
     let distributed = tmp.path().join("distributed");
@@ -222,11 +225,12 @@ fn losing_an_executor_mid_job_never_publishes_partial_or_wrong_output() {
     let embedded = tmp.path().join("embedded");
     let distributed = tmp.path().join("distributed");
     let (i, o, e) = (s(&input), s(&distributed), s(&embedded));
-    let (mut procs, url) = start_cluster(tmp.path(), 2);
+    let (mut procs, url) = start_cluster(tmp.path(), 2, &[]);
     let survivor = start_executor(
         url.trim_start_matches("df://127.0.0.1:").parse().unwrap(),
         tmp.path(),
         "executor-2",
+        &[],
     );
     procs.0.push(survivor);
     std::thread::sleep(Duration::from_secs(2));
@@ -328,4 +332,110 @@ fn losing_an_executor_mid_job_never_publishes_partial_or_wrong_output() {
         all_rows(&embedded, tables) == all_rows(&distributed, tables),
         "results differ after the executor loss"
     );
+}
+
+/// The s3s-fs binary (scripts/test installs it into ~/.cache/liverec-tools).
+fn s3s_fs() -> std::path::PathBuf {
+    let path = std::env::var_os("LIVEREC_S3S_FS")
+        .map(Into::into)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var("HOME").unwrap())
+                .join(".cache/liverec-tools/bin/s3s-fs")
+        });
+    assert!(
+        path.exists(),
+        "{} missing: run scripts/test, or `cargo install s3s-fs --version 0.14.1 --features binary --locked`",
+        path.display()
+    );
+    path
+}
+
+#[test]
+fn executors_read_s3_inputs_with_their_own_credentials() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A real S3-compatible server on loopback; its root directory holds the buckets, so the
+    // generated logs are put there as objects of bucket `logs`.
+    let root = tmp.path().join("s3");
+    generate(&root.join("logs/in"), 16, 1500, 150, 79);
+    let port = free_ports();
+    let secret = "liverec-test-secret-7f3a".to_string();
+    let server = Command::new(s3s_fs())
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--access-key", "liverec-test", "--secret-key", &secret])
+        .arg(&root)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _server = Processes(vec![server]);
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "s3s-fs did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let envs = |secret: &str| -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ACCESS_KEY_ID", "liverec-test".into()),
+            ("AWS_SECRET_ACCESS_KEY", secret.to_string()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_ENDPOINT", format!("http://127.0.0.1:{port}")),
+            ("AWS_ALLOW_HTTP", "true".into()),
+        ]
+    };
+    let good = envs(&secret);
+    let (_procs, url) = start_cluster(tmp.path(), 2, &good);
+    let run = |output: &Path, cluster: Option<&str>, env: &[(&str, String)]| {
+        let mut cmd = liverec();
+        cmd.args([
+            "run",
+            "heat",
+            "--date",
+            D,
+            "--input",
+            "s3://logs/in",
+            "--output",
+            &s(output),
+        ])
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+        if let Some(u) = cluster {
+            cmd.args(["--cluster", u]);
+        }
+        cmd.output().unwrap()
+    };
+    let (embedded, distributed) = (tmp.path().join("embedded"), tmp.path().join("distributed"));
+    for (out, cluster) in [(&embedded, None), (&distributed, Some(url.as_str()))] {
+        let o = run(out, cluster, &good);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let (a, b) = (
+        all_rows(&embedded, &["heat"]),
+        all_rows(&distributed, &["heat"]),
+    );
+    assert!(!a[0].1.is_empty());
+    assert!(a == b, "heat from S3 differs between embedded and cluster");
+    let executed: usize = (0..2)
+        .map(|i| {
+            std::fs::read_to_string(tmp.path().join(format!("executor-{i}.log")))
+                .unwrap()
+                .matches("Finished task")
+                .count()
+        })
+        .sum();
+    assert!(executed > 0, "the executors ran nothing");
+    // The secret stays out of the scheduler's and executors' logs.
+    for log in ["scheduler.log", "executor-0.log", "executor-1.log"] {
+        let text = std::fs::read_to_string(tmp.path().join(log)).unwrap();
+        assert!(!text.contains(&secret), "secret in {log}");
+    }
+    // Wrong credentials: a clear error naming the bucket, no stack trace, nothing written.
+    let wrong = envs("not-the-secret");
+    let o = run(&tmp.path().join("wrong"), None, &wrong);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("logs") && !err.contains("panicked"), "{err}");
+    assert!(!err.contains("not-the-secret"), "{err}");
+    assert!(!tmp.path().join("wrong/heat").exists());
 }
