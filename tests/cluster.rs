@@ -100,6 +100,18 @@ fn start_cluster(dir: &Path, executors: usize, envs: &[(&str, String)]) -> (Proc
     (Processes(procs), format!("df://127.0.0.1:{port}"))
 }
 
+/// Tasks the first `executors` executors finished, from their logs.
+fn tasks_run(dir: &Path, executors: usize) -> usize {
+    (0..executors)
+        .map(|i| {
+            std::fs::read_to_string(dir.join(format!("executor-{i}.log")))
+                .unwrap()
+                .matches("Finished task")
+                .count()
+        })
+        .sum()
+}
+
 const TABLES: &[&str] = &[
     "heat",
     "user_profile",
@@ -201,14 +213,7 @@ fn jobs_on_the_cluster_match_embedded_row_for_row() {
         assert_eq!(local, remote, "{q}");
     }
     // The work ran on the executors, not in the client.
-    let executed: usize = (0..2)
-        .map(|i| {
-            std::fs::read_to_string(tmp.path().join(format!("executor-{i}.log")))
-                .unwrap()
-                .matches("Finished task")
-                .count()
-        })
-        .sum();
+    let executed = tasks_run(tmp.path(), 2);
     assert!(executed > 50, "executors ran only {executed} tasks");
     let scheduler_log = std::fs::read_to_string(tmp.path().join("scheduler.log")).unwrap();
     assert!(
@@ -416,14 +421,7 @@ fn executors_read_s3_inputs_with_their_own_credentials() {
     );
     assert!(!a[0].1.is_empty());
     assert!(a == b, "heat from S3 differs between embedded and cluster");
-    let executed: usize = (0..2)
-        .map(|i| {
-            std::fs::read_to_string(tmp.path().join(format!("executor-{i}.log")))
-                .unwrap()
-                .matches("Finished task")
-                .count()
-        })
-        .sum();
+    let executed = tasks_run(tmp.path(), 2);
     assert!(executed > 0, "the executors ran nothing");
     // The secret stays out of the scheduler's and executors' logs.
     for log in ["scheduler.log", "executor-0.log", "executor-1.log"] {
