@@ -97,6 +97,7 @@ def profiles_and_samples(con, root, out, day, n):
 def itemcf(con, root, out, day, window=14):
     """The whole item-CF job: likes, co-occurrence, similarity, and the candidate channels."""
     p = dict(day_params(day, 7), like_threshold_s=30.0, max_items_per_user=0, min_cooccurrence=2,
+             iuf=False, half_life_days=0.0,
              similarity="cosine", neighbors=50, exclude_liked=True, candidates_per_user=100)
     lo = day - dt.timedelta(days=window - 1)
     for t in ["watches", "interactions"]:

@@ -29,7 +29,8 @@ def main():
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     table(con, "watches", a.input, "watches", day - dt.timedelta(days=a.window - 1), day)
-    p = dict(day_params(day, 7), like_threshold_s=30.0, max_items_per_user=0)
+    p = dict(day_params(day, 7), like_threshold_s=30.0, max_items_per_user=0, iuf=False,
+             half_life_days=0.0)
     t0 = time.perf_counter()
     likes = con.execute(f"SELECT user_id, anchor_id FROM ({bind(sql_file('itemcf/likes.sql'), p)})").fetchnumpy()
     likes_s = time.perf_counter() - t0

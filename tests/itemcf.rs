@@ -261,3 +261,114 @@ fn recall_evaluation_scores_channels_against_the_heat_baseline() {
     // Heat recommends the same few anchors to everyone.
     assert!(get("all", "itemcf", 10, "coverage") > 5.0 * get("all", "heat", 10, "coverage"));
 }
+
+#[test]
+fn iuf_and_time_decay_follow_their_definitions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, output) = (tmp.path().join("in"), tmp.path().join("out"));
+    generate(&input, 16, 2000, 200, 19);
+    run_all(
+        &input,
+        &output,
+        &["--set", "iuf=true", "--set", "half_life_days=3"],
+    );
+
+    // Per (user, anchor): watch time and the last day watched, from the raw files.
+    let mut last: HashMap<(i64, i64), (i64, u32)> = HashMap::new();
+    for day in 2..=15u32 {
+        for b in read_dir(&input.join(format!("watches/dt=2026-01-{day:02}"))) {
+            let (u, a, d) = (
+                col_i64(&b, "user_id"),
+                col_i64(&b, "anchor_id"),
+                col_f64(&b, "duration_s"),
+            );
+            for r in 0..b.num_rows() {
+                let e = last.entry((u[r], a[r])).or_default();
+                e.0 += (d[r] * 1000.0).round() as i64;
+                e.1 = e.1.max(day);
+            }
+        }
+    }
+    // x_ua = sqrt(1 / ln(1 + likes of u)) * 0.5^((15 - last day) / 3)
+    let mut likes: HashMap<i64, Vec<(i64, u32)>> = HashMap::new();
+    for ((u, a), (ms, day)) in &last {
+        if *ms >= 30_000 {
+            likes.entry(*u).or_default().push((*a, *day));
+        }
+    }
+    let mut norm2: HashMap<i64, f64> = HashMap::new();
+    let mut dot: HashMap<(i64, i64), (f64, i64)> = HashMap::new();
+    for set in likes.values() {
+        let iuf = 1.0 / (1.0 + set.len() as f64).ln();
+        let x = |day: u32| iuf.sqrt() * 0.5f64.powf((15 - day) as f64 / 3.0);
+        for (a, da) in set {
+            *norm2.entry(*a).or_default() += x(*da) * x(*da);
+            for (b, db) in set {
+                if a != b {
+                    let e = dot.entry((*a, *b)).or_default();
+                    e.0 += x(*da) * x(*db);
+                    e.1 += 1;
+                }
+            }
+        }
+    }
+    let mut expected: HashMap<i64, Vec<(i64, f64)>> = HashMap::new();
+    for ((a, b), (d, c)) in &dot {
+        if *c >= 2 {
+            expected
+                .entry(*a)
+                .or_default()
+                .push((*b, d / (norm2[a] * norm2[b]).sqrt()));
+        }
+    }
+    let mut checked = 0;
+    for b in read_dir(&output.join(format!("itemcf_sim/dt={D}"))) {
+        let (a, nb, sc) = (
+            col_i64(&b, "anchor_id"),
+            col_i64(&b, "neighbor_id"),
+            col_f64(&b, "score"),
+        );
+        for i in 0..b.num_rows() {
+            let want = expected[&a[i]].iter().find(|(n, _)| *n == nb[i]).unwrap().1;
+            assert!(
+                (sc[i] - want).abs() < 1e-6,
+                "({}, {}): {} vs {want}",
+                a[i],
+                nb[i],
+                sc[i]
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 500, "only {checked} pairs");
+    // The top neighbour of each anchor is the best by the definition (up to near-ties).
+    let mut best: HashMap<i64, f64> = HashMap::new();
+    for b in read_dir(&output.join(format!("itemcf_sim/dt={D}"))) {
+        let (a, sc, r) = (
+            col_i64(&b, "anchor_id"),
+            col_f64(&b, "score"),
+            col_i64(&b, "rank"),
+        );
+        for i in 0..b.num_rows() {
+            if r[i] == 1 {
+                best.insert(a[i], sc[i]);
+            }
+        }
+    }
+    for (a, list) in &expected {
+        let top = list.iter().map(|x| x.1).fold(f64::MIN, f64::max);
+        assert!(
+            (best[a] - top).abs() < 1e-6,
+            "anchor {a}: best {} vs {top}",
+            best[a]
+        );
+    }
+    // Weighting changes the result: the plain run differs.
+    let plain = tmp.path().join("plain");
+    run_all(&input, &plain, &[]);
+    let (x, y) = (
+        all_rows(&output, &["itemcf_sim"]),
+        all_rows(&plain, &["itemcf_sim"]),
+    );
+    assert!(x != y);
+}
