@@ -247,10 +247,7 @@ async fn training_set(req: &RunRequest, params: &Params) -> Result<RunReport> {
         days,
         features,
         columns,
-        params: params
-            .iter()
-            .map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or_default()))
-            .collect(),
+        params: crate::params::to_json(params),
         liverec_version: LIVEREC_VERSION.to_string(),
         run_id: run_id.clone(),
         created_at: Utc::now(),

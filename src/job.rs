@@ -195,12 +195,7 @@ impl JobSpec {
 
     /// Loads `jobs/<name>.toml` from the project files.
     pub fn load(name: &str) -> Result<Self> {
-        if !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        {
-            bail!("invalid job name {name:?}");
-        }
+        project::check_name("job", name)?;
         let path = format!("jobs/{name}.toml");
         let text = project::read(&path).with_context(|| {
             format!(

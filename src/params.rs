@@ -210,6 +210,14 @@ pub fn bind(specs: &BTreeMap<String, ParamSpec>, overrides: &[(String, String)])
     Ok(out)
 }
 
+/// Bound values as JSON, for manifests.
+pub fn to_json(params: &Params) -> BTreeMap<String, serde_json::Value> {
+    params
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or_default()))
+        .collect()
+}
+
 /// Splits a `key=value` command-line override.
 pub fn parse_override(text: &str) -> Result<(String, String)> {
     match text.split_once('=') {

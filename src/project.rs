@@ -29,6 +29,17 @@ pub fn read(rel: &str) -> Result<String> {
         .with_context(|| format!("no project file {rel}"))
 }
 
+/// Refuses a job or workflow name that is not a plain file name (letters, digits, `_`, `-`).
+pub fn check_name(kind: &str, name: &str) -> Result<()> {
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        bail!("invalid {kind} name {name:?}");
+    }
+    Ok(())
+}
+
 /// Names (without directory and extension) of the files directly in `dir` ending in `ext`.
 pub fn list(dir: &str, ext: &str) -> Vec<String> {
     let mut names: Vec<String> = if let Some(home) = home() {

@@ -269,10 +269,7 @@ pub async fn run_job(req: RunRequest) -> Result<RunReport> {
         }
     };
 
-    let params_json: BTreeMap<String, serde_json::Value> = params
-        .iter()
-        .map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or_default()))
-        .collect();
+    let params_json = params::to_json(&params);
     let mut outputs = Vec::new();
     for (part, schema) in staged {
         let table = part.table.clone();

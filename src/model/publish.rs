@@ -83,8 +83,12 @@ pub fn commit_version(
 
 /// The version LATEST names, if any.
 pub fn latest(model_dir: &Storage) -> Result<Option<String>> {
-    let path = local(model_dir)?.join(LATEST);
-    match std::fs::read_to_string(&path) {
+    read_latest(&local(model_dir)?.join(LATEST))
+}
+
+/// The version a LATEST file names, checked to be a plain folder name.
+fn read_latest(path: &Path) -> Result<Option<String>> {
+    match std::fs::read_to_string(path) {
         Ok(text) => {
             let v = text.trim().to_string();
             if v.is_empty() || v.contains('/') || v.starts_with('.') {
@@ -116,11 +120,8 @@ pub fn resolve(dir: &Path) -> Result<PathBuf> {
     if dir.join(MODEL).exists() {
         return Ok(dir.to_path_buf());
     }
-    let latest = dir.join(LATEST);
-    if latest.exists() {
-        let v = std::fs::read_to_string(&latest)
-            .with_context(|| format!("cannot read {}", latest.display()))?;
-        return Ok(dir.join(v.trim()));
+    if let Some(version) = read_latest(&dir.join(LATEST))? {
+        return Ok(dir.join(version));
     }
     bail!(
         "{}: neither a model version folder (model.json) nor a model folder (LATEST)",

@@ -449,13 +449,6 @@ fn predictions_parquet(frame: &Frame, scores: &[f64]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-fn json_params(params: &Params) -> BTreeMap<String, serde_json::Value> {
-    params
-        .iter()
-        .map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or_default()))
-        .collect()
-}
-
 pub async fn train(req: &RunRequest, params: &Params) -> Result<RunReport> {
     let features = req
         .job
@@ -768,7 +761,7 @@ pub async fn train(req: &RunRequest, params: &Params) -> Result<RunReport> {
         validation_rows: valid_frame.rows() as u64,
         validation_positives: valid_frame.positives(),
         train_sample_rate: rate,
-        params: json_params(params),
+        params: crate::params::to_json(params),
         inputs,
         gate: gate.clone(),
         liverec_version: LIVEREC_VERSION.into(),

@@ -76,12 +76,7 @@ impl TaskSpec {
 
 impl WorkflowSpec {
     pub fn load(name: &str) -> Result<Self> {
-        if !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        {
-            bail!("invalid workflow name {name:?}");
-        }
+        project::check_name("workflow", name)?;
         let path = format!("workflows/{name}.toml");
         let text = project::read(&path).with_context(|| {
             format!(
