@@ -16,12 +16,13 @@ use crate::runner::{OutputReport, RunReport, RunRequest, new_run_id, run_job};
 use crate::storage::{Storage, partition_name};
 use crate::writer::read_manifest;
 
-pub const NAMES: &[&str] = &["training_set", "train"];
+pub const NAMES: &[&str] = &["training_set", "train", "quality"];
 
 pub async fn run(name: &str, req: &RunRequest, params: &Params) -> Result<RunReport> {
     match name {
         "training_set" => training_set(req, params).await,
         "train" => crate::model::train::train(req, params).await,
+        "quality" => quality(req, params).await,
         other => bail!("unknown builtin `{other}`"),
     }
 }
@@ -351,4 +352,51 @@ async fn describe(
         stats,
         get("__pos") as u64,
     ))
+}
+
+/// The `quality` job: checks every input table's partition of `--date` against the contract
+/// and the row rules, recording the results the other jobs then reuse.
+async fn quality(req: &RunRequest, params: &Params) -> Result<RunReport> {
+    let qp = crate::quality::QualityParams::from_params(params)?;
+    let ctx = crate::engine::new_context(&req.engine).await?;
+    let input = Storage::open(req.input.clone())?;
+    let output = Storage::open(req.output.clone())?;
+    for root in [&input, &output] {
+        ctx.register_object_store(&root.loc.store_url(), root.store.clone());
+    }
+    let tables = crate::quality::check_tables_of_day(&ctx, &input, &output, req.date, &qp).await?;
+    let mut checks = BTreeMap::new();
+    let mut lines = vec![format!(
+        "{:<14} {:>10} {:>12} {:>10}  reasons",
+        "table", "rows", "quarantined", "tolerated"
+    )];
+    for t in &tables {
+        let Some(q) = &t.quality else {
+            lines.push(format!("{:<14} {:>10}", t.table, "absent"));
+            continue;
+        };
+        let reasons: Vec<String> = q
+            .quarantined
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        lines.push(format!(
+            "{:<14} {:>10} {:>12} {:>10}  {}",
+            t.table,
+            q.rows,
+            q.bad(),
+            q.tolerated.values().sum::<u64>(),
+            reasons.join(" ")
+        ));
+        checks.insert(t.table.to_string(), serde_json::to_value(q)?);
+    }
+    Ok(RunReport {
+        job: "quality".into(),
+        date: req.date,
+        run_id: new_run_id(),
+        outputs: Vec::new(),
+        inputs: Vec::new(),
+        checks,
+        printed: vec![lines.join("\n")],
+    })
 }

@@ -188,8 +188,16 @@ impl JobSpec {
         let spec = spec
             .resolve_extends()
             .with_context(|| format!("job file jobs/{name}.toml"))?;
+        let mut spec = spec;
         spec.validate()
             .with_context(|| format!("job file jobs/{name}.toml"))?;
+        // Every job reads input through the data-quality check and takes its parameters.
+        if spec.name != crate::quality::QUALITY_JOB {
+            let quality = Self::load(crate::quality::QUALITY_JOB)?;
+            for (key, param) in quality.params {
+                spec.params.entry(key).or_insert(param);
+            }
+        }
         Ok(spec)
     }
 

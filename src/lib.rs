@@ -4,7 +4,7 @@
 //! (inputs and their day windows, steps, outputs, typed parameters, checks), `workflows/` the
 //! DAG, and `udfs/` the Rust functions. This crate is the machinery that runs them: one session
 //! builder (`engine`), one storage seam (`storage`), one atomic writer (`writer`), the job
-//! runner (`runner`), the input contract (`contract`) and the data generator (`generator`).
+//! runner (`runner`), the input contract (`contract`) and row-level data quality (`quality`) and the data generator (`generator`).
 
 pub mod bench;
 pub mod builtin;
@@ -19,6 +19,7 @@ pub mod model;
 pub mod params;
 pub mod progress;
 pub mod project;
+pub mod quality;
 pub mod runner;
 pub mod s3;
 pub mod sql;

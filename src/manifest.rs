@@ -34,7 +34,13 @@ pub struct InputEntry {
     pub window: [NaiveDate; 2],
     pub partitions: Vec<NaiveDate>,
     pub missing: Vec<NaiveDate>,
+    /// Days whose partition exists but holds no rows (counted as missing).
+    #[serde(default)]
+    pub empty: Vec<NaiveDate>,
     pub files: usize,
+    /// Row-level data quality over the partitions read (input tables only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<crate::quality::InputQuality>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

@@ -66,6 +66,14 @@ impl ParamValue {
         }
     }
 
+    pub fn as_float(&self) -> Option<f64> {
+        match self {
+            ParamValue::Float(f) => Some(*f),
+            ParamValue::Int(i) => Some(*i as f64),
+            _ => None,
+        }
+    }
+
     pub fn as_date(&self) -> Option<NaiveDate> {
         match self {
             ParamValue::Date(d) => Some(*d),

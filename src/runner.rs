@@ -60,6 +60,15 @@ pub struct OutputReport {
     pub files: usize,
 }
 
+/// Fails early, with one clear line, when a local output root cannot be created.
+fn ensure_writable(output: &Location) -> Result<()> {
+    if let Some(path) = output.local_path() {
+        std::fs::create_dir_all(&path)
+            .with_context(|| format!("output location {} is not writable", path.display()))?;
+    }
+    Ok(())
+}
+
 pub fn new_run_id() -> String {
     let id = uuid::Uuid::new_v4().simple().to_string();
     format!("{}-{}", Utc::now().format("%Y%m%dT%H%M%S"), &id[..8])
@@ -114,6 +123,7 @@ pub async fn run_job(req: RunRequest) -> Result<RunReport> {
     let mut params =
         params::bind(&job.params, &req.overrides).with_context(|| format!("job `{}`", job.name))?;
     params.insert("date".into(), ParamValue::Date(req.date));
+    ensure_writable(&req.output)?;
     if let Some(builtin) = &job.builtin {
         // Builtins run other jobs: box the recursion.
         return Box::pin(crate::builtin::run(builtin, &req, &params)).await;
@@ -133,6 +143,10 @@ pub async fn run_job(req: RunRequest) -> Result<RunReport> {
         .and_then(ParamValue::as_int)
         .unwrap_or(0)
         .max(0) as usize;
+    let deadline = req
+        .engine
+        .timeout
+        .map(|limit| tokio::time::Instant::now() + limit);
     let mut inputs = Vec::new();
     for spec in &job.inputs {
         let root = match spec.from {
@@ -146,7 +160,22 @@ pub async fn run_job(req: RunRequest) -> Result<RunReport> {
                 spec.table
             );
         }
-        let entry = register_input(&ctx, spec, root, req.date, &params, max_missing).await?;
+        let registering = register_input(
+            &ctx,
+            spec,
+            root,
+            &output_root,
+            req.date,
+            &params,
+            max_missing,
+        );
+        // The run's deadline covers the data-quality scans of its inputs too.
+        let entry = match deadline {
+            None => registering.await?,
+            Some(at) => tokio::time::timeout_at(at, registering)
+                .await
+                .map_err(|_| timed_out(job, &req))??,
+        };
         if job.features_before_date && entry.partitions.iter().any(|d| *d >= req.date) {
             bail!(
                 "leakage: job `{}` read {} partitions on or after {}",
@@ -245,16 +274,11 @@ pub async fn run_job(req: RunRequest) -> Result<RunReport> {
         Ok::<_, anyhow::Error>(checks)
     };
     // A run-level deadline turns a wedged cluster job into a clear failure (nothing committed).
-    let result = match req.engine.timeout {
+    let result = match deadline {
         None => work.await,
-        Some(limit) => match tokio::time::timeout(limit, work).await {
+        Some(at) => match tokio::time::timeout_at(at, work).await {
             Ok(result) => result,
-            Err(_) => Err(anyhow::anyhow!(
-                "job `{}` for {} exceeded its timeout of {} s; nothing was committed",
-                job.name,
-                req.date,
-                limit.as_secs()
-            )),
+            Err(_) => Err(timed_out(job, &req)),
         },
     };
     scratch.delete_all().await?;
@@ -325,6 +349,15 @@ pub async fn run_job(req: RunRequest) -> Result<RunReport> {
         checks,
         printed,
     })
+}
+
+fn timed_out(job: &JobSpec, req: &RunRequest) -> anyhow::Error {
+    anyhow::anyhow!(
+        "job `{}` for {} exceeded its timeout of {} s; nothing was committed",
+        job.name,
+        req.date,
+        req.engine.timeout.unwrap_or_default().as_secs()
+    )
 }
 
 async fn run_checks(
@@ -498,11 +531,15 @@ async fn check_lineage(
     Ok(())
 }
 
-/// Registers one input as a view restricted to the partitions of its window.
+/// Registers one input as a view restricted to the partitions of its window. Input tables
+/// are checked first: each file against the data contract, each day's rows against the
+/// data-quality rules (a day with quarantined rows is read from its cleaned copy), and a day
+/// without rows counts as missing.
 async fn register_input(
     ctx: &SessionContext,
     spec: &crate::job::InputSpec,
     root: &Storage,
+    output_root: &Storage,
     date: NaiveDate,
     params: &Params,
     max_missing: usize,
@@ -510,55 +547,33 @@ async fn register_input(
     let (lo, hi) = spec.window(params)?;
     let (from, to) = (shift(date, lo)?, shift(date, hi)?);
     let table = root.at(&spec.table);
-    let (mut present, mut missing) = table.partitions_between(from, to).await?;
-    if spec.latest {
-        if let Some(last) = present.last().copied() {
-            present = vec![last];
-            missing.clear();
-        } else if spec.required {
-            bail!(
-                "input `{}`: no snapshot between {from} and {to} under {}",
-                spec.table,
-                table.loc
-            );
-        }
-    } else if spec.required && missing.len() > max_missing {
-        let list: Vec<String> = missing.iter().map(|d| d.to_string()).collect();
-        bail!(
-            "input `{}` under {} lacks {} day(s) of its window {from}..{to}: {} (max_missing_days = {max_missing})",
-            spec.table,
-            table.loc,
-            missing.len(),
-            list.join(", ")
-        );
-    }
-
-    // Every file of every partition read is checked before the query runs.
-    let mut files = Vec::new();
-    for day in &present {
-        let part = table.at(&partition_name(*day));
-        for meta in part.list_parquet_files().await? {
-            files.push((part.clone(), meta));
-        }
-    }
+    let (present, mut missing) = table.partitions_between(from, to).await?;
     let contract = match spec.from {
         Root::Input => Some(contract::input_table(&spec.table).with_context(|| {
             format!("input `{}` is not a table of the data contract", spec.table)
         })?),
         Root::Output => None,
     };
-    let footers: Vec<SchemaRef> = futures::stream::iter(files.iter().map(|(part, meta)| {
+
+    // Every file of every partition in the window is checked before the query runs.
+    let mut days: Vec<(NaiveDate, Storage, Vec<object_store::ObjectMeta>)> = Vec::new();
+    for day in &present {
+        let part = table.at(&partition_name(*day));
+        let files = part.list_parquet_files().await?;
+        days.push((*day, part, files));
+    }
+    let files: Vec<(&Storage, &object_store::ObjectMeta)> = days
+        .iter()
+        .flat_map(|(_, part, files)| files.iter().map(move |m| (part, m)))
+        .collect();
+    let footers: Vec<contract::Footer> = futures::stream::iter(files.iter().map(|(part, meta)| {
         let store = part.store.clone();
-        let meta = meta.clone();
+        let meta = (*meta).clone();
         let name = part
             .loc
             .join(meta.location.filename().unwrap_or_default())
             .to_string();
-        async move {
-            contract::read_footer(store, &meta, &name)
-                .await
-                .map(|f| f.schema)
-        }
+        async move { contract::read_footer(store, &meta, &name).await }
     }))
     .buffered(8)
     .try_collect()
@@ -567,13 +582,13 @@ async fn register_input(
         Some(c) => {
             for ((part, meta), found) in files.iter().zip(&footers) {
                 let name = part.loc.join(meta.location.filename().unwrap_or_default());
-                c.check(&name.to_string(), found)
+                c.check(&name.to_string(), &found.schema)
                     .map_err(anyhow::Error::from)?;
             }
             c.schema()
         }
         None => match footers.first() {
-            Some(s) => s.clone(),
+            Some(f) => f.schema.clone(),
             None => bail!(
                 "input `{}`: no files between {from} and {to} under {}",
                 spec.table,
@@ -582,31 +597,120 @@ async fn register_input(
         },
     };
 
-    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-        .with_file_extension(".parquet")
-        .with_table_partition_cols(vec![("dt".to_string(), DataType::Date32)]);
-    let url = ListingTableUrl::parse(table.loc.dir_url())?;
-    let config = ListingTableConfig::new(url)
-        .with_listing_options(options)
-        .with_schema(schema);
-    let listing = ListingTable::try_new(config)?;
-    let hidden = format!("__all_{}", spec.sql_name());
-    ctx.register_table(hidden.as_str(), Arc::new(listing))?;
-    let day_values: Vec<Expr> = present
-        .iter()
-        .map(|d| lit(ScalarValue::Date32(Some(params::date_to_days(*d)))))
-        .collect();
-    let filter = if day_values.is_empty() {
-        lit(false)
-    } else {
-        col("dt").in_list(day_values, false)
+    // An input day without rows is as good as missing.
+    let mut empty = Vec::new();
+    if contract.is_some() {
+        let mut rows: BTreeMap<NaiveDate, u64> = BTreeMap::new();
+        let mut i = 0;
+        for (day, _, day_files) in &days {
+            let n: u64 = footers[i..i + day_files.len()].iter().map(|f| f.rows).sum();
+            i += day_files.len();
+            rows.insert(*day, n);
+        }
+        empty = rows
+            .iter()
+            .filter(|(_, n)| **n == 0)
+            .map(|(d, _)| *d)
+            .collect();
+        days.retain(|(d, _, _)| !empty.contains(d));
+    }
+    if spec.latest {
+        let last = days.pop();
+        days.clear();
+        missing.clear();
+        empty.clear();
+        match last {
+            Some(last) => days.push(last),
+            None if spec.required => bail!(
+                "input `{}`: no snapshot with rows between {from} and {to} under {}",
+                spec.table,
+                table.loc
+            ),
+            None => {}
+        }
+    } else if spec.required && missing.len() + empty.len() > max_missing {
+        let list: Vec<String> = missing
+            .iter()
+            .map(|d| d.to_string())
+            .chain(empty.iter().map(|d| format!("{d} (empty)")))
+            .collect();
+        bail!(
+            "input `{}` under {} lacks {} day(s) of its window {from}..{to}: {} (max_missing_days = {max_missing})",
+            spec.table,
+            table.loc,
+            missing.len() + empty.len(),
+            list.join(", ")
+        );
+    }
+    let present: Vec<NaiveDate> = days.iter().map(|(d, _, _)| *d).collect();
+
+    // Row-level data quality of each input day read.
+    let mut quality = None;
+    let mut cleaned_days = Vec::new();
+    if let Some(c) = contract {
+        let qp = crate::quality::QualityParams::from_params(params)?;
+        let mut summary = crate::quality::InputQuality::default();
+        for (day, part, day_files) in &days {
+            let input = crate::quality::DayInput {
+                contract: c,
+                partition: part,
+                day: *day,
+                files: day_files,
+            };
+            let q = crate::quality::check_day(ctx, &input, output_root, &qp).await?;
+            summary.add(*day, &q);
+        }
+        cleaned_days = summary.cleaned_days.clone();
+        quality = Some(summary);
+    }
+
+    let day_filter = |days: &[NaiveDate]| {
+        let values: Vec<Expr> = days
+            .iter()
+            .map(|d| lit(ScalarValue::Date32(Some(params::date_to_days(*d)))))
+            .collect();
+        if values.is_empty() {
+            lit(false)
+        } else {
+            col("dt").in_list(values, false)
+        }
     };
-    let view = ctx.table(hidden.as_str()).await?.filter(filter)?;
+    let listing = |dir: &Storage, schema: SchemaRef| -> Result<Arc<ListingTable>> {
+        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+            .with_file_extension(".parquet")
+            .with_table_partition_cols(vec![("dt".to_string(), DataType::Date32)]);
+        let config = ListingTableConfig::new(ListingTableUrl::parse(dir.loc.dir_url())?)
+            .with_listing_options(options)
+            .with_schema(schema);
+        Ok(Arc::new(ListingTable::try_new(config)?))
+    };
+    let hidden = format!("__all_{}", spec.sql_name());
+    ctx.register_table(hidden.as_str(), listing(&table, schema.clone())?)?;
+    let raw_days: Vec<NaiveDate> = present
+        .iter()
+        .filter(|d| !cleaned_days.contains(d))
+        .copied()
+        .collect();
+    let mut view = ctx
+        .table(hidden.as_str())
+        .await?
+        .filter(day_filter(&raw_days))?;
+    if !cleaned_days.is_empty() {
+        // Days with quarantined rows are read from their cleaned copy.
+        let dir = output_root.at(crate::quality::CLEANED_DIR).at(&spec.table);
+        let hidden_clean = format!("__cleaned_{}", spec.sql_name());
+        ctx.register_table(hidden_clean.as_str(), listing(&dir, schema.clone())?)?;
+        let cleaned = ctx
+            .table(hidden_clean.as_str())
+            .await?
+            .filter(day_filter(&cleaned_days))?;
+        view = view.union(cleaned)?;
+    }
     ctx.register_table(spec.sql_name(), view.into_view())?;
     tracing::info!(
         table = %spec.table,
         partitions = present.len(),
-        files = files.len(),
+        cleaned = cleaned_days.len(),
         "registered input {from}..{to}"
     );
     Ok(InputEntry {
@@ -615,6 +719,8 @@ async fn register_input(
         window: [from, to],
         partitions: present,
         missing,
-        files: files.len(),
+        empty,
+        files: days.iter().map(|(_, _, f)| f.len()).sum(),
+        quality,
     })
 }

@@ -65,26 +65,47 @@ pub async fn register_all(
         .filter(|n| !n.starts_with('_') && !n.starts_with('.'))
         .collect();
     names.sort();
+    // Quarantined rows, per input table: `quarantine_<table>` (with reason and source file).
+    let quarantine = output.at(crate::quality::QUARANTINE_DIR);
+    for c in INPUT_TABLES {
+        let table = quarantine.at(c.name);
+        if let Some(schema) = newest_schema(&table).await? {
+            out.push(register(
+                ctx,
+                &format!("quarantine_{}", c.name),
+                &table,
+                schema,
+            )?);
+        }
+    }
     for name in names {
         if contract::input_table(&name).is_some() && out.iter().any(|r| r.name == name) {
             continue;
         }
         let table = output.at(&name);
-        let Some(newest) = table.list_partitions().await?.last().copied() else {
-            continue; // not a dt-partitioned table (metrics/, training_sets/, …)
-        };
-        let part = table.at(&partition_name(newest));
-        let Some(file) = part.list_parquet_files().await?.into_iter().next() else {
-            continue;
-        };
-        let label = part
-            .loc
-            .join(file.location.filename().unwrap_or_default())
-            .to_string();
-        let footer = contract::read_footer(part.store.clone(), &file, &label).await?;
-        out.push(register(ctx, &name, &table, footer.schema)?);
+        // None: not a dt-partitioned table (metrics/, training_sets/, …).
+        if let Some(schema) = newest_schema(&table).await? {
+            out.push(register(ctx, &name, &table, schema)?);
+        }
     }
     Ok(out)
+}
+
+/// The schema of a dt-partitioned table, from a file of its newest partition.
+async fn newest_schema(table: &Storage) -> Result<Option<SchemaRef>> {
+    let Some(newest) = table.list_partitions().await?.last().copied() else {
+        return Ok(None);
+    };
+    let part = table.at(&partition_name(newest));
+    let Some(file) = part.list_parquet_files().await?.into_iter().next() else {
+        return Ok(None);
+    };
+    let label = part
+        .loc
+        .join(file.location.filename().unwrap_or_default())
+        .to_string();
+    let footer = contract::read_footer(part.store.clone(), &file, &label).await?;
+    Ok(Some(footer.schema))
 }
 
 fn register(
@@ -304,7 +325,7 @@ pub async fn repl(ctx: &SessionContext, tables: &[Registered], opts: &QueryOptio
             let statement = std::mem::take(&mut buffer);
             let _ = editor.add_history_entry(statement.trim());
             if let Err(e) = run_query(ctx, statement.trim().trim_end_matches(';'), opts).await {
-                eprintln!("error: {e:#}");
+                eprintln!("error: {}", crate::cli::error_chain(&e));
             }
         }
     }

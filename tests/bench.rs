@@ -25,7 +25,16 @@ fn bench_small_measures_every_job_and_checks_the_peer_did_the_same_work() {
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(tmp.path().join("small/bench.json")).unwrap())
             .unwrap();
-    let jobs = report["jobs"].as_array().unwrap();
+    let all = report["jobs"].as_array().unwrap();
+    // First the row checks of every input day, which the jobs then reuse.
+    let quality = &all[0];
+    assert!(
+        quality["job"].as_str().unwrap().starts_with("quality ("),
+        "{quality}"
+    );
+    assert!(quality["seconds"].as_f64().unwrap() > 0.0);
+    assert!(quality["rows_in"].as_u64().unwrap() > 0);
+    let jobs = &all[1..];
     let names: Vec<&str> = jobs.iter().map(|j| j["job"].as_str().unwrap()).collect();
     assert_eq!(
         names,

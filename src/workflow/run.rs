@@ -34,12 +34,7 @@ pub struct WorkflowRequest {
 /// A task's parameter overrides: the workflow file's `set`, then the command line's.
 fn task_overrides(req: &WorkflowRequest, t: &TaskSpec) -> Vec<(String, String)> {
     let mut out = t.overrides();
-    let declared = t
-        .job
-        .as_deref()
-        .and_then(|j| JobSpec::load(j).ok())
-        .map(|j| j.params)
-        .unwrap_or_default();
+    let declared = JobSpec::load(&t.job).map(|j| j.params).unwrap_or_default();
     for (task, key, value) in &req.overrides {
         let applies = match task {
             Some(name) => *name == t.name,
@@ -63,9 +58,7 @@ fn task_day(date: NaiveDate, t: &TaskSpec) -> Result<NaiveDate> {
 }
 
 fn job_name(t: &TaskSpec) -> String {
-    t.job
-        .clone()
-        .unwrap_or_else(|| t.builtin.clone().unwrap_or_default())
+    t.job.clone()
 }
 
 struct Done {
@@ -75,24 +68,6 @@ struct Done {
 
 /// Runs one attempt of a task.
 async fn attempt(req: &WorkflowRequest, t: &TaskSpec, day: NaiveDate) -> Result<Done> {
-    if let Some(builtin) = &t.builtin {
-        debug_assert_eq!(builtin, "validate");
-        let root = Storage::open(req.input.clone())?;
-        let summary = crate::validate::validate_inputs(&root, day, day).await?;
-        let missing: Vec<&str> = summary
-            .iter()
-            .filter(|s| !s.missing.is_empty() && s.table != "users" && s.table != "anchors")
-            .map(|s| s.table)
-            .collect();
-        if !missing.is_empty() {
-            bail!("input for {day} is missing from: {}", missing.join(", "));
-        }
-        let rows: u64 = summary.iter().map(|s| s.rows).sum();
-        return Ok(Done {
-            outputs: Vec::new(),
-            printed: vec![format!("inputs of {day}: {rows} rows valid")],
-        });
-    }
     let report = run_job(RunRequest {
         job: JobSpec::load(&job_name(t))?,
         date: day,
@@ -137,7 +112,7 @@ async fn run_task(
             // A model below the gate will not pass on a second try.
             Err(e) if e.is::<crate::model::train::GateFailed>() => return (attempts, Err(e)),
             Err(e) if attempts <= spec.retries => {
-                tracing::warn!(task = %t.name, attempt = attempts, "failed, retrying in {backoff} s: {e:#}");
+                tracing::warn!(task = %t.name, attempt = attempts, "failed, retrying in {backoff} s: {}", crate::cli::error_chain(&e));
                 tokio::time::sleep(Duration::from_secs_f64(backoff)).await;
                 backoff *= 2.0;
             }
@@ -168,12 +143,10 @@ pub async fn run_day(req: &WorkflowRequest) -> Result<RunState> {
                     spec.name
                 )
             }
-            None if !spec.tasks.iter().any(|t| {
-                t.job
-                    .as_deref()
-                    .and_then(|j| JobSpec::load(j).ok())
-                    .is_some_and(|j| j.params.contains_key(key))
-            }) =>
+            None if !spec
+                .tasks
+                .iter()
+                .any(|t| JobSpec::load(&t.job).is_ok_and(|j| j.params.contains_key(key))) =>
             {
                 bail!(
                     "--set {key}: no task of workflow {} takes `{key}`",
@@ -199,12 +172,16 @@ pub async fn run_day(req: &WorkflowRequest) -> Result<RunState> {
     for &i in &order {
         let t = &spec.tasks[i];
         let day = task_day(req.date, t)?;
-        // Upstream tasks that write data (not checks like `validate`), so that a task of
-        // another day's run with the same inputs has the same fingerprint.
+        // Upstream tasks that write data (not the `quality` check, which only guards the
+        // inputs), so that a task of another day's run with the same inputs has the same
+        // fingerprint.
         let upstream: Vec<String> = t
             .after
             .iter()
-            .filter(|d| spec.task(d).is_some_and(|u| u.job.is_some()))
+            .filter(|d| {
+                spec.task(d)
+                    .is_some_and(|u| u.job != crate::quality::QUALITY_JOB)
+            })
             .map(|d| fps[d].clone())
             .collect();
         let fp = state::fingerprint(
@@ -346,7 +323,7 @@ pub async fn run_day(req: &WorkflowRequest) -> Result<RunState> {
                 state::ledger_put(&output, &spec.name, &job, day, &entry).await?;
             }
             Err(e) => {
-                let msg = format!("{e:#}");
+                let msg = crate::cli::error_chain(&e);
                 task.status = Status::Failed;
                 task.error = Some(msg.clone());
                 log(

@@ -9,8 +9,6 @@ use serde::Deserialize;
 use crate::job::JobSpec;
 use crate::project;
 
-pub const BUILTINS: &[&str] = &["validate"];
-
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorkflowSpec {
@@ -44,10 +42,7 @@ fn hour() -> u64 {
 #[serde(deny_unknown_fields)]
 pub struct TaskSpec {
     pub name: String,
-    #[serde(default)]
-    pub job: Option<String>,
-    #[serde(default)]
-    pub builtin: Option<String>,
+    pub job: String,
     #[serde(default)]
     pub after: Vec<String>,
     /// The task's day relative to the workflow's date.
@@ -98,16 +93,9 @@ impl WorkflowSpec {
             if !names.insert(t.name.as_str()) {
                 bail!("task `{}` is declared twice", t.name);
             }
-            match (&t.job, &t.builtin) {
-                (Some(job), None) => {
-                    let spec = JobSpec::load(job).with_context(|| format!("task `{}`", t.name))?;
-                    crate::params::bind(&spec.params, &t.overrides())
-                        .with_context(|| format!("task `{}`: `set`", t.name))?;
-                }
-                (None, Some(b)) if BUILTINS.contains(&b.as_str()) => {}
-                (None, Some(b)) => bail!("task `{}`: unknown builtin `{b}`", t.name),
-                _ => bail!("task `{}`: give exactly one of `job` or `builtin`", t.name),
-            }
+            let spec = JobSpec::load(&t.job).with_context(|| format!("task `{}`", t.name))?;
+            crate::params::bind(&spec.params, &t.overrides())
+                .with_context(|| format!("task `{}`: `set`", t.name))?;
         }
         for t in &self.tasks {
             for d in &t.after {

@@ -169,13 +169,19 @@ pub async fn outputs_present(outputs: &[OutputRef]) -> Result<bool> {
 }
 
 /// The input-table day windows a job reads for `day`: from its declaration for SQL jobs;
-/// for builtins (which run other jobs over many days) every input table over the 90 days up
+/// for `quality`, every input table on `day`; for other builtins (which run other jobs over many days) every input table over the 90 days up
 /// to the day after `day`, a superset of their windows.
 pub fn input_windows(
     job: &str,
     day: NaiveDate,
     overrides: &[(String, String)],
 ) -> Result<Vec<(String, NaiveDate, NaiveDate)>> {
+    if job == crate::quality::QUALITY_JOB {
+        return Ok(INPUT_TABLES
+            .iter()
+            .map(|c| (c.name.to_string(), day, day))
+            .collect());
+    }
     let spec = crate::job::JobSpec::load(job).ok();
     let sql_job = spec.as_ref().filter(|s| s.builtin.is_none());
     let Some(spec) = sql_job else {

@@ -2,6 +2,8 @@
 //! read Parquet back independently of the engine.
 #![allow(dead_code)]
 
+pub mod dirty;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
