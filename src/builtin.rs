@@ -364,7 +364,15 @@ async fn quality(req: &RunRequest, params: &Params) -> Result<RunReport> {
     for root in [&input, &output] {
         ctx.register_object_store(&root.loc.store_url(), root.store.clone());
     }
-    let tables = crate::quality::check_tables_of_day(&ctx, &input, &output, req.date, &qp).await?;
+    let tables = crate::quality::check_tables_of_day(
+        &ctx,
+        &input,
+        &output,
+        req.date,
+        &qp,
+        req.engine.cluster.is_some(),
+    )
+    .await?;
     let mut checks = BTreeMap::new();
     let mut lines = vec![format!(
         "{:<14} {:>10} {:>12} {:>10}  reasons",

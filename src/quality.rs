@@ -21,8 +21,11 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
-use datafusion::functions_aggregate::expr_fn::{count, min};
-use datafusion::prelude::{DataFrame, SessionContext, col, lit};
+use datafusion::functions::expr_fn::coalesce;
+use datafusion::functions_aggregate::expr_fn::{count, max, min, sum};
+use datafusion::functions_window::expr_fn::row_number;
+use datafusion::logical_expr::ExprFunctionExt;
+use datafusion::prelude::{DataFrame, Expr, SessionContext, col, lit, when};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -164,6 +167,8 @@ pub struct DayInput<'a> {
     pub partition: &'a Storage,
     pub day: NaiveDate,
     pub files: &'a [object_store::ObjectMeta],
+    /// On a cluster, intermediate results cannot be held in the client's memory.
+    pub cluster: bool,
 }
 
 /// Checks one input partition (or reuses the recorded check of the same files, rules and
@@ -178,7 +183,10 @@ pub async fn check_day(
     let table = input.contract.name;
     let rules_path = format!("quality/{table}.sql");
     let rules = crate::project::read(&format!("sql/{rules_path}"))?;
-    let rules_sha = hex::encode(Sha256::digest(rules.as_bytes()));
+    let dedup = Dedup::of(input.contract)?;
+    let rules_sha = hex::encode(Sha256::digest(
+        format!("{rules}\n{:?}\n{:?}", dedup.key, dedup.prefer).as_bytes(),
+    ));
     let sources: Vec<SourceFile> = input
         .files
         .iter()
@@ -205,9 +213,31 @@ pub async fn check_day(
     ctx.register_table("raw", raw.into_view())?;
     let result = async {
         let values = placeholder_values(input.day, qp)?;
-        let annotated = crate::runner::query(ctx, &rules_path, &values).await?;
+        let checked = crate::runner::query(ctx, &rules_path, &values).await?;
         let run_id = crate::runner::new_run_id();
-        let mut q = count_reasons(annotated.clone()).await?;
+        // Most days are clean: one hash aggregation proves it. Otherwise every row gets its
+        // reason, duplicates ranked by a window (a sort), for exact counts, sample and copy.
+        let annotated = with_duplicates(checked.clone(), &dedup)?;
+        let (mut q, annotated) = match clean_day(checked, &dedup).await? {
+            Some(rows) => {
+                let q = DayQuality {
+                    rows,
+                    ..DayQuality::default()
+                };
+                (q, annotated)
+            }
+            None => {
+                // Counts, sample and copy each read the annotation: compute it once (one
+                // day's rows) unless on a cluster, whose executors cannot read the client's
+                // memory.
+                let annotated = if input.cluster {
+                    annotated
+                } else {
+                    annotated.cache().await?
+                };
+                (count_reasons(annotated.clone()).await?, annotated)
+            }
+        };
         let bad = q.bad();
         q.failed = q.rows > 0 && bad as f64 > qp.max_bad_fraction * q.rows as f64;
 
@@ -459,6 +489,150 @@ async fn raw_frame(ctx: &SessionContext, input: &DayInput<'_>) -> Result<DataFra
     frames.try_fold(first, |acc, f| acc.union(f).map_err(Into::into))
 }
 
+/// Which rows of a table are the same event (`sql/quality/dedup.toml`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Dedup {
+    key: Vec<String>,
+    #[serde(default)]
+    prefer: Vec<String>,
+}
+
+impl Dedup {
+    /// The table's declaration, its columns checked against the contract.
+    fn of(contract: &TableContract) -> Result<Self> {
+        let path = "sql/quality/dedup.toml";
+        let all: BTreeMap<String, Dedup> = toml::from_str(&crate::project::read(path)?)
+            .with_context(|| format!("parsing {path}"))?;
+        let d = all
+            .get(contract.name)
+            .cloned()
+            .with_context(|| format!("{path} has no [{}]", contract.name))?;
+        let known = |c: &str| contract.columns.iter().any(|k| k.name == c);
+        for c in &d.key {
+            if !known(c) {
+                bail!(
+                    "{path}: [{}] key column `{c}` is not in the contract",
+                    contract.name
+                );
+            }
+        }
+        for p in &d.prefer {
+            let (c, _) = Self::order(p)?;
+            if !known(c) {
+                bail!(
+                    "{path}: [{}] prefer column `{c}` is not in the contract",
+                    contract.name
+                );
+            }
+        }
+        Ok(d)
+    }
+
+    /// `"column"` or `"column desc"` (`asc` allowed).
+    fn order(text: &str) -> Result<(&str, bool)> {
+        let mut words = text.split_whitespace();
+        let column = words.next().context("an empty `prefer` entry")?;
+        let ascending = match words.next().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("asc") => true,
+            Some("desc") => false,
+            Some(other) => bail!("`prefer` entry {text:?}: expected asc or desc, found {other}"),
+        };
+        if words.next().is_some() {
+            bail!("`prefer` entry {text:?}: expected \"column [asc|desc]\"");
+        }
+        Ok((column, ascending))
+    }
+
+    /// Group rows passing every rule by key (rows breaking one stay apart).
+    fn partition(&self) -> Vec<Expr> {
+        std::iter::once(col("rule").is_null().alias("good"))
+            .chain(self.key.iter().map(|c| col(c.as_str())))
+            .collect()
+    }
+}
+
+/// The rows of a day that passes every rule and has no duplicate and no tolerated anomaly:
+/// Some(rows); otherwise None (the full annotation is needed).
+async fn clean_day(checked: DataFrame, dedup: &Dedup) -> Result<Option<u64>> {
+    let groups = checked.aggregate(
+        dedup.partition(),
+        vec![
+            count(lit(1)).alias("n"),
+            count(col("rule")).alias("bad"),
+            count(col("note")).alias("noted"),
+        ],
+    )?;
+    let batches = groups
+        .aggregate(
+            vec![],
+            vec![
+                sum(col("n")).alias("rows"),
+                sum(col("bad")).alias("bad"),
+                sum(col("noted")).alias("noted"),
+                max(col("n")).alias("largest"),
+            ],
+        )?
+        .collect()
+        .await?;
+    let value = |name: &str| -> Result<i64> {
+        let b = batches.iter().find(|b| b.num_rows() > 0);
+        Ok(b.map(|b| {
+            let c = arrow::compute::cast(
+                b.column_by_name(name).expect("aggregate column"),
+                &arrow::datatypes::DataType::Int64,
+            )?;
+            Ok::<_, arrow::error::ArrowError>(
+                c.as_primitive::<arrow::datatypes::Int64Type>().value(0),
+            )
+        })
+        .transpose()?
+        .unwrap_or(0))
+    };
+    let (rows, bad, noted, largest) = (
+        value("rows")?,
+        value("bad")?,
+        value("noted")?,
+        value("largest")?,
+    );
+    Ok((bad == 0 && noted == 0 && largest <= 1).then_some(rows.max(0) as u64))
+}
+
+/// Every row with its reason: the first rule it breaks, or `row:duplicate` for all but the
+/// preferred row of each key among the rows passing every rule.
+fn with_duplicates(checked: DataFrame, dedup: &Dedup) -> Result<DataFrame> {
+    let mut order = Vec::new();
+    for p in &dedup.prefer {
+        let (c, ascending) = Dedup::order(p)?;
+        order.push(col(c).sort(ascending, false));
+    }
+    order.push(col("_file").sort(true, false));
+    let rank = row_number()
+        .partition_by(dedup.partition())
+        .order_by(order)
+        .build()?
+        .alias("rank_in_key");
+    let columns: Vec<Expr> = checked
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .filter(|n| !matches!(*n, "rule" | "note"))
+        .map(col)
+        .chain([
+            coalesce(vec![
+                col("rule"),
+                when(col("rank_in_key").gt(lit(1u64)), lit("row:duplicate")).end()?,
+            ])
+            .alias("reason"),
+            when(col("rule").is_null(), col("note"))
+                .end()?
+                .alias("note"),
+        ])
+        .collect();
+    Ok(checked.window(vec![rank])?.select(columns)?)
+}
+
 /// The first file of the partition whose rows cannot be read, as an error naming it.
 async fn unreadable_file(ctx: &SessionContext, input: &DayInput<'_>) -> Option<anyhow::Error> {
     for meta in input.files {
@@ -601,6 +775,7 @@ pub async fn check_tables_of_day(
     output_root: &Storage,
     day: NaiveDate,
     qp: &QualityParams,
+    cluster: bool,
 ) -> Result<Vec<TableDay>> {
     let mut out = Vec::new();
     let mut absent = Vec::new();
@@ -633,6 +808,7 @@ pub async fn check_tables_of_day(
             partition: &part,
             day,
             files: &files,
+            cluster,
         };
         let q = check_day(ctx, &input, output_root, qp).await?;
         out.push(TableDay {
@@ -671,10 +847,14 @@ mod tests {
                 assert!(sql.contains(col.name), "{}: {}", c.name, col.name);
             }
             assert!(
-                sql.contains("AS reason") && sql.contains("row:duplicate"),
+                sql.contains("AS rule") && sql.contains("AS note"),
                 "{}",
                 c.name
             );
+            let dedup = super::Dedup::of(c).unwrap();
+            assert!(!dedup.key.is_empty(), "{}", c.name);
         }
+        assert!(super::Dedup::order("duration_s desc").is_ok_and(|o| o == ("duration_s", false)));
+        assert!(super::Dedup::order("duration_s sideways").is_err());
     }
 }

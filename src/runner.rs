@@ -160,15 +160,8 @@ pub async fn run_job(req: RunRequest) -> Result<RunReport> {
                 spec.table
             );
         }
-        let registering = register_input(
-            &ctx,
-            spec,
-            root,
-            &output_root,
-            req.date,
-            &params,
-            max_missing,
-        );
+        let registering =
+            register_input(&ctx, spec, root, &output_root, &req, &params, max_missing);
         // The run's deadline covers the data-quality scans of its inputs too.
         let entry = match deadline {
             None => registering.await?,
@@ -540,10 +533,11 @@ async fn register_input(
     spec: &crate::job::InputSpec,
     root: &Storage,
     output_root: &Storage,
-    date: NaiveDate,
+    req: &RunRequest,
     params: &Params,
     max_missing: usize,
 ) -> Result<InputEntry> {
+    let date = req.date;
     let (lo, hi) = spec.window(params)?;
     let (from, to) = (shift(date, lo)?, shift(date, hi)?);
     let table = root.at(&spec.table);
@@ -656,6 +650,7 @@ async fn register_input(
                 partition: part,
                 day: *day,
                 files: day_files,
+                cluster: req.engine.cluster.is_some(),
             };
             let q = crate::quality::check_day(ctx, &input, output_root, &qp).await?;
             summary.add(*day, &q);

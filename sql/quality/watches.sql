@@ -1,33 +1,22 @@
 -- Row rules of `watches` on day $date (docs/data-quality.md). A row's reason is the first
--- rule it breaks; rows with a reason are quarantined, the rest are what the jobs read.
--- Duplicates: one viewing is (ts, user_id, anchor_id, live_id); a re-sent row keeps the
--- longest duration. Only rows passing every other rule compete for that key.
-WITH checked AS (
-    SELECT
-        ts, user_id, anchor_id, live_id, duration_s, _file,
-        CASE
-            WHEN ts IS NULL THEN 'ts:null'
-            WHEN user_id IS NULL THEN 'user_id:null'
-            WHEN user_id <= 0 THEN 'user_id:not_positive'
-            WHEN anchor_id IS NULL THEN 'anchor_id:null'
-            WHEN anchor_id <= 0 THEN 'anchor_id:not_positive'
-            WHEN live_id IS NULL THEN 'live_id:null'
-            WHEN live_id <= 0 THEN 'live_id:not_positive'
-            WHEN duration_s IS NULL THEN 'duration_s:null'
-            WHEN isnan(duration_s) THEN 'duration_s:nan'
-            WHEN duration_s < 0 THEN 'duration_s:negative'
-            WHEN duration_s > $max_duration_s THEN 'duration_s:over_max'
-            WHEN ts > $now THEN 'ts:future'
-            WHEN ts < $tolerated_start OR ts >= $tolerated_end THEN 'ts:outside_day'
-        END AS rule,
-        CASE WHEN ts < $day_start OR ts >= $day_end THEN 'ts:outside_day_tolerated' END AS note
-    FROM raw
-)
+-- rule it breaks (`column:rule`); rows with a reason are quarantined, the rest are what the
+-- jobs read. Duplicates are declared in dedup.toml beside this file.
 SELECT
     ts, user_id, anchor_id, live_id, duration_s, _file,
-    COALESCE(rule, CASE WHEN ROW_NUMBER() OVER (
-        PARTITION BY rule IS NULL, ts, user_id, anchor_id, live_id
-        ORDER BY duration_s DESC, _file
-    ) > 1 THEN 'row:duplicate' END) AS reason,
-    CASE WHEN rule IS NULL THEN note END AS note
-FROM checked
+    CASE
+        WHEN ts IS NULL THEN 'ts:null'
+        WHEN user_id IS NULL THEN 'user_id:null'
+        WHEN user_id <= 0 THEN 'user_id:not_positive'
+        WHEN anchor_id IS NULL THEN 'anchor_id:null'
+        WHEN anchor_id <= 0 THEN 'anchor_id:not_positive'
+        WHEN live_id IS NULL THEN 'live_id:null'
+        WHEN live_id <= 0 THEN 'live_id:not_positive'
+        WHEN duration_s IS NULL THEN 'duration_s:null'
+        WHEN isnan(duration_s) THEN 'duration_s:nan'
+        WHEN duration_s < 0 THEN 'duration_s:negative'
+        WHEN duration_s > $max_duration_s THEN 'duration_s:over_max'
+        WHEN ts > $now THEN 'ts:future'
+        WHEN ts < $tolerated_start OR ts >= $tolerated_end THEN 'ts:outside_day'
+    END AS rule,
+    CASE WHEN ts < $day_start OR ts >= $day_end THEN 'ts:outside_day_tolerated' END AS note
+FROM raw
