@@ -15,9 +15,14 @@ use common::*;
 const D: &str = "2026-01-02";
 
 fn heat(input: &Path, output: &Path, extra: &[&str]) -> Result<String, String> {
+    job("heat", input, output, extra)
+}
+
+/// Runs `liverec run JOB --date D` on the real binary; Err(stderr) on failure (never a panic).
+fn job(name: &str, input: &Path, output: &Path, extra: &[&str]) -> Result<String, String> {
     let mut args = vec![
         "run",
-        "heat",
+        name,
         "--date",
         D,
         "--input",
@@ -254,16 +259,7 @@ fn each_day_is_checked_once_and_rechecked_when_its_files_change() {
     let input = tmp.path().join("in");
     let output = tmp.path().join("out");
     generate(&input, 2, 500, 40, 8);
-    run_ok(&[
-        "run",
-        "quality",
-        "--date",
-        D,
-        "--input",
-        &s(&input),
-        "--output",
-        &s(&output),
-    ]);
+    job("quality", &input, &output, &[]).unwrap();
     let qdir = output.join(format!("quarantine/watches/dt={D}"));
     let first = manifest(&qdir)["run_id"].clone();
     heat(&input, &output, &[]).unwrap();
@@ -388,16 +384,7 @@ fn missing_empty_and_one_sided_days_are_named() {
         err.contains("input `watches`") && err.contains(&format!("{D} (empty)")),
         "{err}"
     );
-    let err = run_err(&[
-        "run",
-        "quality",
-        "--date",
-        D,
-        "--input",
-        &s(&input),
-        "--output",
-        &s(&output),
-    ]);
+    let err = job("quality", &input, &output, &[]).unwrap_err();
     assert!(err.contains("missing or empty in: watches"), "{err}");
     // A missing day inside a profile window: named, or accepted with max_missing_days.
     std::fs::remove_dir_all(&wdir).unwrap();
