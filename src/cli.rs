@@ -467,6 +467,7 @@ async fn dispatch(command: Command) -> Result<()> {
             if let Some(model) = &args.model {
                 overrides.push(("model".into(), model.clone()));
             }
+            let started = std::time::Instant::now();
             let report = runner::run_job(RunRequest {
                 job: JobSpec::load(&args.job)?,
                 date: params::parse_date(&args.date).context("--date")?,
@@ -477,6 +478,11 @@ async fn dispatch(command: Command) -> Result<()> {
             })
             .await?;
             print_report(&report);
+            // The job's own time, without process start-up (`liverec bench` compares it).
+            println!(
+                "  time  {:.3} s in the job",
+                started.elapsed().as_secs_f64()
+            );
             Ok(())
         }
         Command::Jobs => {
