@@ -332,12 +332,17 @@ fn verdict(
         .quarantined
         .iter()
         .map(|(reason, n)| {
-            let (column, rule) = reason.split_once(':').unwrap_or((reason, ""));
             let file = q.first_file.get(reason).map(String::as_str).unwrap_or("?");
-            format!(
-                "{n} row(s) break rule `{rule}` of column `{column}` (first in {})",
-                input.partition.loc.join(file)
-            )
+            let file = input.partition.loc.join(file);
+            match reason.split_once(':') {
+                Some(("row", "duplicate")) => {
+                    format!("{n} row(s) duplicate another (row:duplicate, first in {file})")
+                }
+                Some((column, rule)) => {
+                    format!("{n} row(s) break rule `{rule}` of column `{column}` (first in {file})")
+                }
+                None => format!("{n} row(s): {reason} (first in {file})"),
+            }
         })
         .collect();
     if q.failed {

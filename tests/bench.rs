@@ -54,7 +54,10 @@ fn bench_small_measures_every_job_and_checks_the_peer_did_the_same_work() {
         assert!(j["seconds"].as_f64().unwrap() > 0.0, "{j}");
         // The job's own time (compared with DuckDB's) excludes process start-up.
         let inside = j["job_seconds"].as_f64().unwrap();
-        assert!(inside > 0.0 && inside <= j["seconds"].as_f64().unwrap(), "{j}");
+        assert!(
+            inside > 0.0 && inside <= j["seconds"].as_f64().unwrap(),
+            "{j}"
+        );
         assert!(j["peak_rss_mib"].as_f64().unwrap() > 10.0, "{j}");
         assert!(j["rows_in"].as_u64().unwrap() > 0, "{j}");
         assert!(j["rows_out"].as_u64().unwrap() > 0, "{j}");
