@@ -139,7 +139,8 @@ fn run_pipeline(input: &Path, output: &Path, cluster: Option<&str>) {
         let mut args = vec!["run", job, "--date", D, "--input", &i, "--output", &o];
         args.extend(extra);
         if let Some(url) = cluster {
-            args.extend(["--cluster", url]);
+            // A wedged cluster job fails the test clearly instead of hanging the suite.
+            args.extend(["--cluster", url, "--timeout", "300"]);
         }
         run_ok(&args);
     }

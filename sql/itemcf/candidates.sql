@@ -69,20 +69,16 @@ hot AS (
         ON h.category = c.category
        AND h.category_rank <= CEIL(c.share * CAST($candidates_per_user AS DOUBLE))
 ),
--- Each channel is ranked on its own: three windows over (user, score) sort faster than one
--- over (user, source string, score) of all of them (measured: docs/benchmarks.md).
+all_channels AS (
+    SELECT * FROM itemcf
+    UNION ALL SELECT * FROM follow
+    UNION ALL SELECT * FROM hot
+),
 ranked AS (
-    SELECT user_id, anchor_id, source, score,
-        ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY score DESC, anchor_id) AS rank
-    FROM itemcf
-    UNION ALL
-    SELECT user_id, anchor_id, source, score,
-        ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY score DESC, anchor_id) AS rank
-    FROM follow
-    UNION ALL
-    SELECT user_id, anchor_id, source, score,
-        ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY score DESC, anchor_id) AS rank
-    FROM hot
+    SELECT
+        *,
+        ROW_NUMBER() OVER (PARTITION BY user_id, source ORDER BY score DESC, anchor_id) AS rank
+    FROM all_channels
 )
 SELECT user_id, anchor_id, source, score, rank
 FROM ranked
