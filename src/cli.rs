@@ -538,6 +538,14 @@ async fn dispatch(command: Command) -> Result<()> {
         Command::Cluster(command) => cluster(command).await,
         Command::Sql(args) => {
             let ctx = crate::engine::new_context(&args.engine.options()?).await?;
+            // Ad-hoc queries read raw input, where a float column may hold NaN: DataFusion 55
+            // would read it as the file's min (= max) statistic (docs/data-quality.md).
+            ctx.state_ref()
+                .write()
+                .config_mut()
+                .options_mut()
+                .execution
+                .collect_statistics = false;
             let input = Storage::open(Location::parse(&args.input)?)?;
             let output = Storage::open(Location::parse(&args.output)?)?;
             let tables = crate::sql::register_all(&ctx, &input, &output).await?;

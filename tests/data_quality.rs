@@ -524,3 +524,31 @@ fn a_full_disk_leaves_nothing_half_committed_and_the_rerun_succeeds() {
     ];
     assert_eq!(all_rows(&output, &tables), all_rows(&reference, &tables));
 }
+
+#[test]
+fn ad_hoc_sql_reads_a_nan_among_equal_values_as_nan() {
+    // Parquet statistics leave NaN out, so min = max = 1.0 for this file; DataFusion 55 with
+    // statistics would read the NaN as 1.0.
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    generate(&input, 1, 300, 30, 13);
+    let dir = input.join("interactions/dt=2026-01-01");
+    let mut rows = vec![read_interactions(&dir)[0].clone(); 3];
+    for (r, v) in rows.iter_mut().zip([1.0, f64::NAN, 1.0]) {
+        r.kind = Some("comment".into());
+        r.value = Some(v);
+    }
+    write_interactions(&dir.join("part-00001.parquet"), &rows);
+    let csv = run_ok(&[
+        "sql",
+        "--input",
+        &s(&input),
+        "--output",
+        &s(&tmp.path().join("out")),
+        "--format",
+        "csv",
+        "-e",
+        "SELECT COUNT(*) AS n FROM interactions WHERE isnan(value)",
+    ]);
+    assert_eq!(csv.trim(), "n\n1", "{csv}");
+}
