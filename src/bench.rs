@@ -137,6 +137,30 @@ fn rows_in(input: &Path, job: &str, day: NaiveDate, overrides: &[(String, String
 /// A job to measure: name, day, `--set` overrides.
 type PlannedJob = (&'static str, NaiveDate, Vec<(String, String)>);
 
+/// `liverec run JOB --date DAY` on the benchmark's input and output (and cluster, if any).
+fn job_command(
+    exe: &Path,
+    job: &str,
+    day: NaiveDate,
+    input: &Path,
+    output: &Path,
+    overrides: &[(String, String)],
+    opts: &BenchOptions,
+) -> Command {
+    let mut cmd = Command::new(exe);
+    cmd.args(["run", job, "--date", &day.to_string()])
+        .args(["--input", &input.to_string_lossy()])
+        .args(["--output", &output.to_string_lossy()])
+        .env("LIVEREC_LOG", "warn");
+    for (k, v) in overrides {
+        cmd.args(["--set", &format!("{k}={v}")]);
+    }
+    if let Some(url) = &opts.cluster {
+        cmd.args(["--cluster", url]);
+    }
+    cmd
+}
+
 pub fn run(opts: &BenchOptions) -> Result<Value> {
     let exe = std::env::current_exe().context("locating the liverec binary")?;
     let base = opts.data.join(&opts.scale_name);
@@ -194,14 +218,7 @@ pub fn run(opts: &BenchOptions) -> Result<Value> {
     let (mut seconds, mut rss, mut job_total) = (0.0, 0.0f64, 0.0);
     eprintln!("running quality for {} days", sorted.len());
     for day in &sorted {
-        let mut cmd = Command::new(&exe);
-        cmd.args(["run", "quality", "--date", &day.to_string()])
-            .args(["--input", &input.to_string_lossy()])
-            .args(["--output", &output.to_string_lossy()])
-            .env("LIVEREC_LOG", "warn");
-        if let Some(url) = &opts.cluster {
-            cmd.args(["--cluster", url]);
-        }
+        let mut cmd = job_command(&exe, "quality", *day, &input, &output, &[], opts);
         let (s, r, out) = measure(&mut cmd)?;
         seconds += s;
         job_total += job_seconds(&out).unwrap_or(s);
@@ -225,17 +242,7 @@ pub fn run(opts: &BenchOptions) -> Result<Value> {
         same_work: None,
     });
     for (job, day, overrides) in &plan {
-        let mut cmd = Command::new(&exe);
-        cmd.args(["run", job, "--date", &day.to_string()])
-            .args(["--input", &input.to_string_lossy()])
-            .args(["--output", &output.to_string_lossy()])
-            .env("LIVEREC_LOG", "warn");
-        for (k, v) in overrides {
-            cmd.args(["--set", &format!("{k}={v}")]);
-        }
-        if let Some(url) = &opts.cluster {
-            cmd.args(["--cluster", url]);
-        }
+        let mut cmd = job_command(&exe, job, *day, &input, &output, overrides, opts);
         eprintln!("running {job} {day}");
         let (seconds, rss, stdout) = measure(&mut cmd)?;
         let rows_in = if job.starts_with("train_") {

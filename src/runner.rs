@@ -524,6 +524,18 @@ async fn check_lineage(
     Ok(())
 }
 
+/// A table of hive-partitioned Parquet under `dir` (`dt=YYYY-MM-DD/*.parquet`), with `dt` as
+/// a DATE column.
+pub fn dt_table(dir: &Storage, schema: SchemaRef) -> Result<Arc<ListingTable>> {
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        .with_file_extension(".parquet")
+        .with_table_partition_cols(vec![("dt".to_string(), DataType::Date32)]);
+    let config = ListingTableConfig::new(ListingTableUrl::parse(dir.loc.dir_url())?)
+        .with_listing_options(options)
+        .with_schema(schema);
+    Ok(Arc::new(ListingTable::try_new(config)?))
+}
+
 /// Registers one input as a view restricted to the partitions of its window. Input tables
 /// are checked first: each file against the data contract, each day's rows against the
 /// data-quality rules (a day with quarantined rows is read from its cleaned copy), and a day
@@ -591,20 +603,14 @@ async fn register_input(
         },
     };
 
-    // An input day without rows is as good as missing.
+    // An input day without rows is as good as missing (footers are in the days' file order).
     let mut empty = Vec::new();
     if contract.is_some() {
-        let mut rows: BTreeMap<NaiveDate, u64> = BTreeMap::new();
-        let mut i = 0;
-        for (day, _, day_files) in &days {
-            let n: u64 = footers[i..i + day_files.len()].iter().map(|f| f.rows).sum();
-            i += day_files.len();
-            rows.insert(*day, n);
-        }
-        empty = rows
+        let mut rows = footers.iter().map(|f| f.rows);
+        empty = days
             .iter()
-            .filter(|(_, n)| **n == 0)
-            .map(|(d, _)| *d)
+            .filter(|(_, _, day_files)| rows.by_ref().take(day_files.len()).sum::<u64>() == 0)
+            .map(|(d, _, _)| *d)
             .collect();
         days.retain(|(d, _, _)| !empty.contains(d));
     }
@@ -670,17 +676,8 @@ async fn register_input(
             col("dt").in_list(values, false)
         }
     };
-    let listing = |dir: &Storage, schema: SchemaRef| -> Result<Arc<ListingTable>> {
-        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-            .with_file_extension(".parquet")
-            .with_table_partition_cols(vec![("dt".to_string(), DataType::Date32)]);
-        let config = ListingTableConfig::new(ListingTableUrl::parse(dir.loc.dir_url())?)
-            .with_listing_options(options)
-            .with_schema(schema);
-        Ok(Arc::new(ListingTable::try_new(config)?))
-    };
     let hidden = format!("__all_{}", spec.sql_name());
-    ctx.register_table(hidden.as_str(), listing(&table, schema.clone())?)?;
+    ctx.register_table(hidden.as_str(), dt_table(&table, schema.clone())?)?;
     let raw_days: Vec<NaiveDate> = present
         .iter()
         .filter(|d| !cleaned_days.contains(d))
@@ -694,7 +691,7 @@ async fn register_input(
         // Days with quarantined rows are read from their cleaned copy.
         let dir = output_root.at(crate::quality::CLEANED_DIR).at(&spec.table);
         let hidden_clean = format!("__cleaned_{}", spec.sql_name());
-        ctx.register_table(hidden_clean.as_str(), listing(&dir, schema.clone())?)?;
+        ctx.register_table(hidden_clean.as_str(), dt_table(&dir, schema.clone())?)?;
         let cleaned = ctx
             .table(hidden_clean.as_str())
             .await?

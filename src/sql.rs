@@ -4,15 +4,10 @@
 //! the table directories). Read-only unless `--allow-write`.
 
 use std::io::IsTerminal;
-use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, SchemaRef};
-use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{
-    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
-};
 use datafusion::execution::context::SQLOptions;
 use datafusion::prelude::SessionContext;
 
@@ -114,13 +109,7 @@ fn register(
     table: &Storage,
     schema: SchemaRef,
 ) -> Result<Registered> {
-    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-        .with_file_extension(".parquet")
-        .with_table_partition_cols(vec![("dt".to_string(), DataType::Date32)]);
-    let config = ListingTableConfig::new(ListingTableUrl::parse(table.loc.dir_url())?)
-        .with_listing_options(options)
-        .with_schema(schema.clone());
-    ctx.register_table(name, Arc::new(ListingTable::try_new(config)?))?;
+    ctx.register_table(name, crate::runner::dt_table(table, schema.clone())?)?;
     Ok(Registered {
         name: name.to_string(),
         location: table.loc.clone(),
