@@ -39,14 +39,12 @@ fn main() {
         walk(&root.join(dir), root, &mut files);
     }
     let mut code = String::from("pub static FILES: &[(&str, &str)] = &[\n");
+    // The contents, not `include_str!` of absolute paths: with a shared target directory the
+    // generated file outlives its checkout (cargo may keep it when another clone's files are
+    // older than the last build), and paths into a deleted clone then fail the build.
     for rel in files {
-        let abs = root.join(&rel);
-        writeln!(
-            code,
-            "    ({rel:?}, include_str!({:?})),",
-            abs.display().to_string()
-        )
-        .unwrap();
+        let text = std::fs::read_to_string(root.join(&rel)).unwrap();
+        writeln!(code, "    ({rel:?}, {text:?}),").unwrap();
     }
     code.push_str("];\n");
     let out = Path::new(&std::env::var("OUT_DIR").unwrap()).join("project_files.rs");

@@ -27,6 +27,10 @@ pub struct Cli {
     /// Log filter (e.g. info, debug, liverec=debug); RUST_LOG also works.
     #[arg(long, global = true, default_value = "info", env = "LIVEREC_LOG")]
     log: String,
+    /// S3 endpoint for s3:// locations (overrides AWS_ENDPOINT_URL / AWS_ENDPOINT and the
+    /// profile's endpoint_url), e.g. http://127.0.0.1:9000 for an S3 gateway.
+    #[arg(long, global = true)]
+    s3_endpoint: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -64,9 +68,9 @@ enum Command {
     /// reference implementation for serving).
     Score {
         /// A model version folder, or a model folder whose LATEST is used
-        /// (e.g. data/output/models/gbdt).
+        /// (e.g. data/output/models/gbdt or s3://artifacts/liverec/models/gbdt).
         #[arg(long)]
-        model: PathBuf,
+        model: String,
         /// A Parquet file or a folder of them with the model's feature columns.
         #[arg(long)]
         input: PathBuf,
@@ -102,11 +106,16 @@ enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
     },
-    /// Remove staging data left behind by interrupted runs under an output root.
+    /// Remove what interrupted runs left under an output root: staging data, and (object
+    /// stores) data files of runs that never committed. Only objects older than
+    /// --min-age-minutes are removed, so a run still writing keeps its files.
     Cleanup {
         /// Output root (local path or s3:// URL).
         #[arg(long)]
         output: String,
+        /// Leave objects younger than this alone.
+        #[arg(long, default_value_t = 60)]
+        min_age_minutes: u32,
     },
 }
 
@@ -390,6 +399,9 @@ pub fn parse_bytes(text: &str) -> Result<u64> {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(endpoint) = &cli.s3_endpoint {
+        crate::s3::set_endpoint(endpoint);
+    }
     init_logging(&cli.log);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -577,11 +589,11 @@ async fn dispatch(command: Command) -> Result<()> {
             input,
             output,
         } => {
-            let summary = crate::model::score::run(&model, &input, &output)?;
+            let summary = crate::model::score::run(&model, &input, &output).await?;
             println!(
                 "scored {} rows with {} -> {}",
                 summary.rows,
-                summary.version_dir.display(),
+                summary.version_dir,
                 output.display()
             );
             Ok(())
@@ -619,16 +631,17 @@ async fn dispatch(command: Command) -> Result<()> {
             println!("report: {}", path.display());
             Ok(())
         }
-        Command::Cleanup { output } => {
+        Command::Cleanup {
+            output,
+            min_age_minutes,
+        } => {
             let root = Storage::open(Location::parse(&output)?)?;
-            let staging = root.at(crate::writer::STAGING_DIR);
-            staging.delete_all().await?;
-            println!("removed staging data under {}", staging.loc);
-            // Model folders are staged per model (models/<model>/_staging).
-            for model in ["lr", "gbdt", "gbdt_lr"] {
-                let staged = root.at("models").at(model).at("_staging");
-                staged.delete_all().await?;
-            }
+            let min_age = chrono::Duration::minutes(min_age_minutes.into());
+            let done = crate::writer::cleanup(&root, min_age).await?;
+            println!(
+                "removed {} staging object(s) and {} uncommitted data file(s) under {}; left {} younger than {min_age_minutes} min",
+                done.staging, done.unreferenced, root.loc, done.recent
+            );
             Ok(())
         }
     }

@@ -10,6 +10,7 @@ pub mod bench;
 pub mod builtin;
 pub mod cli;
 pub mod cluster;
+pub mod committed;
 pub mod contract;
 pub mod engine;
 pub mod generator;

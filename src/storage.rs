@@ -141,11 +141,26 @@ fn normalize(path: &std::path::Path) -> PathBuf {
     out
 }
 
-/// Opens the object store behind a location.
+/// Opens the object store behind a location, as readers see it: on S3, listings show
+/// committed data files only (see `committed.rs`).
 pub fn open_store(loc: &Location) -> Result<Arc<dyn ObjectStore>> {
+    Ok(open_stores(loc)?.0)
+}
+
+/// The store as readers see it, and the same store unfiltered (for the writer's own
+/// leftovers and for cleanup).
+fn open_stores(loc: &Location) -> Result<(Arc<dyn ObjectStore>, Arc<dyn ObjectStore>)> {
     match loc.scheme() {
-        "file" => Ok(Arc::new(LocalFileSystem::new())),
-        "s3" => crate::s3::open_s3(loc),
+        "file" => {
+            let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new());
+            Ok((store.clone(), store))
+        }
+        "s3" => {
+            let raw = crate::s3::open_s3(loc)?;
+            let view: Arc<dyn ObjectStore> =
+                Arc::new(crate::committed::CommittedView::new(raw.clone()));
+            Ok((view, raw))
+        }
         other => bail!("unsupported storage scheme {other:?}"),
     }
 }
@@ -154,19 +169,108 @@ pub fn open_store(loc: &Location) -> Result<Arc<dyn ObjectStore>> {
 #[derive(Clone, Debug)]
 pub struct Storage {
     pub loc: Location,
+    /// What readers see: committed data only.
     pub store: Arc<dyn ObjectStore>,
+    /// Every object, committed or not.
+    raw: Arc<dyn ObjectStore>,
+}
+
+/// The outcome of a conditional write.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Conditional {
+    Written,
+    /// The object exists (create) or changed since it was read (update).
+    Conflict,
 }
 
 impl Storage {
     pub fn open(loc: Location) -> Result<Self> {
-        let store = open_store(&loc)?;
-        Ok(Self { loc, store })
+        let (store, raw) = open_stores(&loc)?;
+        Ok(Self { loc, store, raw })
     }
 
     pub fn at(&self, segment: &str) -> Storage {
         Storage {
             loc: self.loc.join(segment),
             store: self.store.clone(),
+            raw: self.raw.clone(),
+        }
+    }
+
+    /// The same location with every object listed, committed or not.
+    pub fn unfiltered(&self) -> Storage {
+        Storage {
+            loc: self.loc.clone(),
+            store: self.raw.clone(),
+            raw: self.raw.clone(),
+        }
+    }
+
+    /// Reads `name` with its version (e-tag), or `None` when it does not exist.
+    pub async fn read_versioned(
+        &self,
+        name: &str,
+    ) -> Result<Option<(bytes::Bytes, object_store::UpdateVersion)>> {
+        let loc = self.at(name).loc;
+        let got = match self.store.get(&loc.store_path()).await {
+            Ok(got) => got,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {loc}")),
+        };
+        let version = object_store::UpdateVersion {
+            e_tag: got.meta.e_tag.clone(),
+            version: got.meta.version.clone(),
+        };
+        let bytes = got
+            .bytes()
+            .await
+            .with_context(|| format!("cannot read {loc}"))?;
+        Ok(Some((bytes, version)))
+    }
+
+    /// Writes `name` only if it does not exist (`expected = None`) or is still the version
+    /// read before (`Some`). Object stores check this atomically on the server (S3
+    /// `If-None-Match` / `If-Match`). On local disk a create is atomic (hard link) and an
+    /// update compares the e-tag first and then replaces the file atomically; two local
+    /// writers racing between those steps are not detected.
+    pub async fn write_if(
+        &self,
+        name: &str,
+        data: bytes::Bytes,
+        expected: Option<object_store::UpdateVersion>,
+    ) -> Result<Conditional> {
+        let loc = self.at(name).loc;
+        let path = loc.store_path();
+        let mode = match expected {
+            None => object_store::PutMode::Create,
+            Some(v) if self.loc.is_local() => {
+                let now = match self.store.head(&path).await {
+                    Ok(meta) => meta.e_tag,
+                    Err(object_store::Error::NotFound { .. }) => return Ok(Conditional::Conflict),
+                    Err(e) => return Err(e).with_context(|| format!("cannot read {loc}")),
+                };
+                if now != v.e_tag {
+                    return Ok(Conditional::Conflict);
+                }
+                object_store::PutMode::Overwrite
+            }
+            Some(v) => object_store::PutMode::Update(v),
+        };
+        match self.store.put_opts(&path, data.into(), mode.into()).await {
+            Ok(_) => Ok(Conditional::Written),
+            Err(
+                object_store::Error::AlreadyExists { .. }
+                | object_store::Error::Precondition { .. },
+            ) => Ok(Conditional::Conflict),
+            Err(e) => Err(e).with_context(|| format!("cannot write {loc}")),
+        }
+    }
+
+    pub async fn delete(&self, name: &str) -> Result<()> {
+        let loc = self.at(name).loc;
+        match self.store.delete(&loc.store_path()).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e).with_context(|| format!("cannot delete {loc}")),
         }
     }
 
@@ -276,14 +380,14 @@ impl Storage {
         }
         let prefix = self.loc.store_path();
         let objects: Vec<_> = self
-            .store
+            .raw
             .list(Some(&prefix))
             .map_ok(|m| m.location)
             .try_collect()
             .await
             .with_context(|| format!("cannot list {}", self.loc))?;
         for path in objects {
-            self.store
+            self.raw
                 .delete(&path)
                 .await
                 .with_context(|| format!("cannot delete {path}"))?;

@@ -1,10 +1,16 @@
-//! The one atomic writer. A partition `<table>/dt=D/` is written under a staging directory
-//! outside the table (`<root>/_staging/…`, never listed by readers), its manifest is written
-//! last, and the whole directory is then committed in one step:
-//! - local disk: `renameat2(RENAME_EXCHANGE)` swaps the staged directory with the live one
-//!   (or a plain `rename` when there is none), so a reader or a crash sees the old partition or
-//!   the new one, never a mix; the old one is then deleted from staging.
-//! - S3 has no rename: its commit protocol comes with the S3 storage work and is refused here.
+//! The one atomic writer. A partition `<table>/dt=D/` becomes visible whole, in one step,
+//! with its `_manifest.json` (what was written, from which inputs, with which parameters):
+//! - local disk: the partition is written under a staging directory outside the table
+//!   (`<root>/_staging/…`, never listed by readers), manifest last, and
+//!   `renameat2(RENAME_EXCHANGE)` swaps it with the live one (or a plain `rename` when there
+//!   is none), so a reader or a crash sees the old partition or the new one, never a mix; the
+//!   old one is then deleted from staging.
+//! - object stores (S3) have no rename: each data file goes straight into the partition
+//!   directory under a run-stamped name (`part-00000.<run_id>.parquet`), invisible to readers
+//!   (`committed.rs`) until the manifest listing it is written — last, with a conditional put
+//!   (`If-None-Match: *` for a new partition, `If-Match: <e-tag read at the start>` to replace
+//!   one), so of two runs of the same day only one commits and the other fails and removes
+//!   its files. The previous version's files are deleted after the commit.
 
 use std::path::Path;
 
@@ -21,7 +27,7 @@ use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
 use crate::manifest::{FileEntry, MANIFEST_FILE, PartitionManifest};
-use crate::storage::{Storage, partition_name};
+use crate::storage::{Conditional, Storage, partition_name};
 
 pub const STAGING_DIR: &str = "_staging";
 
@@ -34,6 +40,16 @@ pub fn writer_properties() -> WriterProperties {
         .build()
 }
 
+/// How a partition is made visible.
+enum Commit {
+    /// Staged directory, then one rename (local disk).
+    Rename,
+    /// Run-stamped files in place, then a conditional put of the manifest (object stores).
+    /// Holds the version of the manifest seen at the start, if there was one, and the files
+    /// it listed.
+    Manifest(Option<(object_store::UpdateVersion, Vec<String>)>),
+}
+
 /// A partition being written; nothing is visible until [`StagedPartition::commit`].
 pub struct StagedPartition {
     pub table: String,
@@ -41,19 +57,33 @@ pub struct StagedPartition {
     pub run_id: String,
     target: Storage,
     staging: Storage,
+    commit: Commit,
     pub files: Vec<FileEntry>,
 }
 
 impl StagedPartition {
     /// Starts a partition of `table` under the output root `root`.
     pub async fn begin(root: &Storage, table: &str, day: NaiveDate, run_id: &str) -> Result<Self> {
-        if !root.loc.is_local() {
-            bail!(
-                "writing to {} is not supported yet: atomic commits are implemented for local disk only",
-                root.loc
-            );
-        }
         let target = root.at(table).at(&partition_name(day));
+        if !root.loc.is_local() {
+            let previous = match target.read_versioned(MANIFEST_FILE).await? {
+                None => None,
+                Some((bytes, version)) => {
+                    let m = PartitionManifest::from_json(&bytes)
+                        .with_context(|| format!("in {}", target.at(MANIFEST_FILE).loc))?;
+                    Some((version, m.files.into_iter().map(|f| f.name).collect()))
+                }
+            };
+            return Ok(Self {
+                table: table.to_string(),
+                day,
+                run_id: run_id.to_string(),
+                staging: target.clone(),
+                target,
+                commit: Commit::Manifest(previous),
+                files: Vec::new(),
+            });
+        }
         let staging = root
             .at(STAGING_DIR)
             .at(table)
@@ -69,23 +99,53 @@ impl StagedPartition {
             run_id: run_id.to_string(),
             target,
             staging,
+            commit: Commit::Rename,
             files: Vec::new(),
         })
     }
 
-    /// Discards everything written so far, for a retry.
-    pub async fn reset(&mut self) -> Result<()> {
-        self.staging.delete_all().await?;
-        if let Some(p) = self.staging.loc.local_path() {
-            std::fs::create_dir_all(&p)
-                .with_context(|| format!("cannot create staging directory {}", p.display()))?;
+    /// The object name of data file `base` of this run.
+    fn object_name(&self, base: &str) -> String {
+        match self.commit {
+            Commit::Rename => base.to_string(),
+            Commit::Manifest(_) => crate::committed::stamped_name(base, &self.run_id),
         }
-        self.files.clear();
+    }
+
+    /// Deletes this run's data files (object stores: the run-stamped files in the partition,
+    /// listed unfiltered, so files of an interrupted write go too).
+    async fn remove_own_files(&self) -> Result<()> {
+        let dir = self.target.unfiltered();
+        let suffix = format!(".{}.parquet", self.run_id);
+        let listing = dir
+            .store
+            .list_with_delimiter(Some(&dir.loc.store_path()))
+            .await
+            .with_context(|| format!("cannot list {}", dir.loc))?;
+        for o in listing.objects {
+            let name = o.location.filename().unwrap_or_default();
+            if name.ends_with(&suffix) {
+                dir.delete(name).await?;
+            }
+        }
         Ok(())
     }
 
-    pub fn staging(&self) -> &Storage {
-        &self.staging
+    /// Discards everything written so far, for a retry.
+    pub async fn reset(&mut self) -> Result<()> {
+        match self.commit {
+            Commit::Manifest(_) => self.remove_own_files().await?,
+            Commit::Rename => {
+                self.staging.delete_all().await?;
+                if let Some(p) = self.staging.loc.local_path() {
+                    std::fs::create_dir_all(&p).with_context(|| {
+                        format!("cannot create staging directory {}", p.display())
+                    })?;
+                }
+            }
+        }
+        self.files.clear();
+        Ok(())
     }
 
     /// A Parquet writer for a new data file `name` of this partition.
@@ -94,7 +154,7 @@ impl StagedPartition {
         name: &str,
         schema: SchemaRef,
     ) -> Result<AsyncArrowWriter<BufWriter>> {
-        open_file(&self.staging, name, schema)
+        open_file(&self.staging, &self.object_name(name), schema)
     }
 
     /// Closes a writer opened by [`Self::file_writer`] and records the file.
@@ -103,7 +163,7 @@ impl StagedPartition {
         name: &str,
         writer: AsyncArrowWriter<BufWriter>,
     ) -> Result<()> {
-        let entry = close_file(&self.staging, name, writer).await?;
+        let entry = close_file(&self.staging, &self.object_name(name), writer).await?;
         self.files.push(entry);
         Ok(())
     }
@@ -116,7 +176,10 @@ impl StagedPartition {
         schema: SchemaRef,
         streams: Vec<SendableRecordBatchStream>,
     ) -> Result<()> {
-        let written = write_files(&self.staging, schema.clone(), streams).await?;
+        let names: Vec<String> = (0..streams.len())
+            .map(|i| self.object_name(&format!("part-{i:05}.parquet")))
+            .collect();
+        let written = write_named_files(&self.staging, schema.clone(), streams, names).await?;
         self.files.extend(written);
         if self.files.is_empty() {
             self.write_batches("part-00000.parquet", schema, &[])
@@ -143,14 +206,48 @@ impl StagedPartition {
         self.files.iter().map(|f| f.rows).sum()
     }
 
-    /// Writes the manifest into the staged directory and makes the partition visible in one
-    /// step, replacing any previous version of it.
+    /// Writes the manifest and makes the partition visible in one step, replacing any
+    /// previous version of it.
     pub async fn commit(self, mut manifest: PartitionManifest) -> Result<()> {
         manifest.files = self.files.clone();
         manifest.rows = self.rows();
-        self.staging
-            .write(MANIFEST_FILE, manifest.to_json()?.into())
-            .await?;
+        let body = manifest.to_json()?;
+        if let Commit::Manifest(previous) = &self.commit {
+            fault_point("before_commit");
+            let expected = previous.as_ref().map(|(v, _)| v.clone());
+            match self
+                .target
+                .write_if(MANIFEST_FILE, body.into(), expected)
+                .await
+            {
+                Ok(Conditional::Written) => {}
+                Ok(Conditional::Conflict) => {
+                    self.remove_own_files().await.ok();
+                    bail!(
+                        "{}: another run committed this partition while run {} was writing it; this run's files were removed and nothing of it is visible (rerun to replace that run's output)",
+                        self.target.loc,
+                        self.run_id
+                    );
+                }
+                // Unknown outcome (the manifest may or may not be there): this run's files
+                // stay invisible unless it is; `liverec cleanup` removes them otherwise.
+                Err(e) => return Err(e),
+            }
+            // Readers of the new manifest no longer see the previous version's files.
+            if let Some((_, old)) = previous {
+                for name in old
+                    .iter()
+                    .filter(|n| !self.files.iter().any(|f| &f.name == *n))
+                {
+                    if let Err(e) = self.target.delete(name).await {
+                        tracing::warn!("cannot delete replaced file: {e:#}");
+                    }
+                }
+            }
+            tracing::debug!(table = %self.table, dt = %self.day, rows = manifest.rows, "committed {}", self.target.loc);
+            return Ok(());
+        }
+        self.staging.write(MANIFEST_FILE, body.into()).await?;
         fault_point("before_commit");
         let (Some(staged), Some(target)) =
             (self.staging.loc.local_path(), self.target.loc.local_path())
@@ -171,10 +268,120 @@ impl StagedPartition {
         Ok(())
     }
 
-    /// Removes the staged files of an abandoned partition.
+    /// Removes the files of an abandoned partition.
     pub async fn abort(self) {
-        if let Err(e) = self.staging.delete_all().await {
-            tracing::warn!("cannot remove staging data {}: {e:#}", self.staging.loc);
+        let result = match self.commit {
+            Commit::Manifest(_) => self.remove_own_files().await,
+            Commit::Rename => self.staging.delete_all().await,
+        };
+        if let Err(e) = result {
+            tracing::warn!("cannot remove staged data {}: {e:#}", self.staging.loc);
+        }
+    }
+}
+
+/// What `liverec cleanup` found.
+#[derive(Debug, Default)]
+pub struct Cleanup {
+    /// Objects removed from `_staging/` directories (abandoned local partitions, model
+    /// folders, a cluster run's materialized views).
+    pub staging: usize,
+    /// Run-stamped data files no manifest lists (object stores: a run that failed or was
+    /// killed before its commit, or a replaced version whose deletion failed).
+    pub unreferenced: usize,
+    /// Such objects younger than the minimum age, left for a run that may still be writing.
+    pub recent: usize,
+}
+
+/// Removes what no reader sees and no finished run needs under an output root: everything
+/// under `_staging/` directories and run-stamped data files that their partition's manifest
+/// does not list — only objects older than `min_age`, so a run in progress keeps its files.
+pub async fn cleanup(root: &Storage, min_age: chrono::Duration) -> Result<Cleanup> {
+    use futures::TryStreamExt;
+    let raw = root.unfiltered();
+    let prefix = raw.loc.store_path();
+    let objects: Vec<object_store::ObjectMeta> =
+        match raw.store.list(Some(&prefix)).try_collect().await {
+            Ok(objects) => objects,
+            Err(object_store::Error::NotFound { .. }) => Vec::new(),
+            Err(e) => return Err(e).with_context(|| format!("cannot list {}", raw.loc)),
+        };
+    let cutoff = chrono::Utc::now() - min_age;
+    let mut listed: std::collections::HashMap<String, Option<std::collections::HashSet<String>>> =
+        Default::default();
+    let mut report = Cleanup::default();
+    for o in objects {
+        let rel = o
+            .location
+            .as_ref()
+            .strip_prefix(prefix.as_ref())
+            .unwrap_or_default();
+        let staged = rel.split('/').any(|segment| segment == STAGING_DIR);
+        let name = o.location.filename().unwrap_or_default().to_string();
+        let unreferenced = !staged && crate::committed::is_run_stamped(&name) && {
+            let dir = crate::committed::parent(&o.location);
+            if !listed.contains_key(&dir) {
+                let files = match crate::committed::listed_files(&raw.store, &dir).await {
+                    Ok(files) => Some(files),
+                    Err(object_store::Error::NotFound { .. }) => None,
+                    Err(e) => {
+                        return Err(e)
+                            .with_context(|| format!("cannot read the manifest of {dir}"));
+                    }
+                };
+                listed.insert(dir.clone(), files);
+            }
+            !listed[&dir].as_ref().is_some_and(|f| f.contains(&name))
+        };
+        if !(staged || unreferenced) {
+            continue;
+        }
+        if o.last_modified > cutoff {
+            report.recent += 1;
+            continue;
+        }
+        match raw.store.delete(&o.location).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot delete {}", o.location)),
+        }
+        if staged {
+            report.staging += 1;
+        } else {
+            report.unreferenced += 1;
+        }
+    }
+    if let Some(path) = raw.loc.local_path() {
+        remove_empty_staging_dirs(&path);
+    }
+    Ok(report)
+}
+
+/// Local disk: removes the directories under (and including) each `_staging/` that the
+/// cleanup left empty.
+fn remove_empty_staging_dirs(dir: &Path) {
+    fn prune(dir: &Path) -> bool {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return false;
+        };
+        let mut empty = true;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            empty &= path.is_dir() && prune(&path);
+        }
+        empty && std::fs::remove_dir(dir).is_ok()
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if !path.is_dir() {
+            continue;
+        }
+        if path.file_name().is_some_and(|n| n == STAGING_DIR) {
+            prune(&path);
+        } else {
+            remove_empty_staging_dirs(&path);
         }
     }
 }
@@ -186,9 +393,21 @@ pub async fn write_files(
     schema: SchemaRef,
     streams: Vec<SendableRecordBatchStream>,
 ) -> Result<Vec<FileEntry>> {
-    let writes = streams.into_iter().enumerate().map(|(i, stream)| {
+    let names = (0..streams.len())
+        .map(|i| format!("part-{i:05}.parquet"))
+        .collect();
+    write_named_files(dir, schema, streams, names).await
+}
+
+async fn write_named_files(
+    dir: &Storage,
+    schema: SchemaRef,
+    streams: Vec<SendableRecordBatchStream>,
+    names: Vec<String>,
+) -> Result<Vec<FileEntry>> {
+    let writes = streams.into_iter().zip(names).map(|(stream, name)| {
         let schema = schema.clone();
-        async move { write_file(dir, &format!("part-{i:05}.parquet"), schema, stream).await }
+        async move { write_file(dir, &name, schema, stream).await }
     });
     let written = futures::future::try_join_all(writes).await?;
     Ok(written.into_iter().flatten().collect())

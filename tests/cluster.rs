@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
+use common::s3::{S3Server, SECRET};
 use common::*;
 
 const D: &str = "2026-01-15";
@@ -340,70 +341,28 @@ fn losing_an_executor_mid_job_never_publishes_partial_or_wrong_output() {
     );
 }
 
-/// The s3s-fs binary (scripts/test installs it into ~/.cache/liverec-tools).
-fn s3s_fs() -> std::path::PathBuf {
-    let path = std::env::var_os("LIVEREC_S3S_FS")
-        .map(Into::into)
-        .unwrap_or_else(|| {
-            std::path::PathBuf::from(std::env::var("HOME").unwrap())
-                .join(".cache/liverec-tools/bin/s3s-fs")
-        });
-    assert!(
-        path.exists(),
-        "{} missing: run scripts/test, or `cargo install s3s-fs --version 0.14.1 --features binary --locked`",
-        path.display()
-    );
-    path
-}
-
 #[test]
-fn executors_read_s3_inputs_with_their_own_credentials() {
+fn executors_read_and_write_s3_with_their_own_credentials() {
     let tmp = tempfile::tempdir().unwrap();
     // A real S3-compatible server on loopback; its root directory holds the buckets, so the
     // generated logs are put there as objects of bucket `logs`.
-    let root = tmp.path().join("s3");
-    generate(&root.join("logs/in"), 16, 1500, 150, 79);
-    let port = free_ports();
-    let secret = "liverec-test-secret-7f3a".to_string();
-    let server = Command::new(s3s_fs())
-        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-        .args(["--access-key", "liverec-test", "--secret-key", &secret])
-        .arg(&root)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _server = Processes(vec![server]);
-    let start = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "s3s-fs did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let envs = |secret: &str| -> Vec<(&'static str, String)> {
-        vec![
-            ("AWS_ACCESS_KEY_ID", "liverec-test".into()),
-            ("AWS_SECRET_ACCESS_KEY", secret.to_string()),
-            ("AWS_REGION", "us-east-1".into()),
-            ("AWS_ENDPOINT", format!("http://127.0.0.1:{port}")),
-            ("AWS_ALLOW_HTTP", "true".into()),
-        ]
-    };
-    let good = envs(&secret);
+    let server = S3Server::start(&tmp.path().join("s3"), &["logs", "lake"]);
+    generate(&server.dir("logs/in"), 16, 1500, 150, 79);
+    let good = server.envs(SECRET);
     let (_procs, url) = start_cluster(tmp.path(), 2, &good);
-    let run = |output: &Path, cluster: Option<&str>, env: &[(&str, String)]| {
+    let run = |job: &str, output: &str, cluster: Option<&str>, env: &[(&str, String)]| {
         let mut cmd = liverec();
         cmd.args([
             "run",
-            "heat",
+            job,
             "--date",
             D,
             "--input",
             "s3://logs/in",
             "--output",
-            &s(output),
+            output,
+            "--timeout",
+            "300",
         ])
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())));
         if let Some(u) = cluster {
@@ -411,27 +370,38 @@ fn executors_read_s3_inputs_with_their_own_credentials() {
         }
         cmd.output().unwrap()
     };
-    let (embedded, distributed) = (tmp.path().join("embedded"), tmp.path().join("distributed"));
-    for (out, cluster) in [(&embedded, None), (&distributed, Some(url.as_str()))] {
-        let o = run(out, cluster, &good);
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Inputs and outputs on S3, embedded and through the cluster (item-CF's materialized
+    // views are written to the output bucket and read back by the executors).
+    for (out, cluster) in [
+        ("s3://lake/embedded", None),
+        ("s3://lake/distributed", Some(url.as_str())),
+    ] {
+        for job in ["heat", "itemcf"] {
+            let o = run(job, out, cluster, &good);
+            assert!(
+                o.status.success(),
+                "{job}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
     }
+    let tables = &["heat", "itemcf_sim", "candidates"];
     let (a, b) = (
-        all_rows(&embedded, &["heat"]),
-        all_rows(&distributed, &["heat"]),
+        all_rows(&server.dir("lake/embedded"), tables),
+        all_rows(&server.dir("lake/distributed"), tables),
     );
-    assert!(!a[0].1.is_empty());
-    assert!(a == b, "heat from S3 differs between embedded and cluster");
+    assert!(!a[0].1.is_empty() && !a[2].1.is_empty());
+    assert!(a == b, "results on S3 differ between embedded and cluster");
     let executed = tasks_run(tmp.path(), 2);
     assert!(executed > 0, "the executors ran nothing");
     // The secret stays out of the scheduler's and executors' logs.
     for log in ["scheduler.log", "executor-0.log", "executor-1.log"] {
         let text = std::fs::read_to_string(tmp.path().join(log)).unwrap();
-        assert!(!text.contains(&secret), "secret in {log}");
+        assert!(!text.contains(SECRET), "secret in {log}");
     }
     // Wrong credentials: a clear error naming the bucket, no stack trace, nothing written.
-    let wrong = envs("not-the-secret");
-    let o = run(&tmp.path().join("wrong"), None, &wrong);
+    let wrong = server.envs("not-the-secret");
+    let o = run("heat", &s(&tmp.path().join("wrong")), None, &wrong);
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("logs") && !err.contains("panicked"), "{err}");

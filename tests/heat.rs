@@ -305,21 +305,7 @@ fn wait_for(path: &Path, timeout: Duration) -> bool {
 /// (so the partition is not a mix of two runs).
 fn assert_consistent_with_manifest(part: &Path) {
     let m = assert_partition_whole(part);
-    let w = |k: &str| m["params"][k].as_f64().unwrap();
-    for b in read_dir(part) {
-        let (v, g, i, h) = (
-            col_i64(&b, "viewers"),
-            col_i64(&b, "gifters"),
-            col_i64(&b, "interactors"),
-            col_f64(&b, "heat"),
-        );
-        for k in 0..b.num_rows() {
-            let want = w("w_viewers") * v[k] as f64
-                + w("w_gifters") * g[k] as f64
-                + w("w_interactors") * i[k] as f64;
-            assert_eq!(h[k], want, "row {k} of {} mixes runs", part.display());
-        }
-    }
+    assert_heat_rows_match(&m, &read_dir(part), &part.display().to_string());
 }
 
 #[test]
@@ -377,7 +363,7 @@ fn a_killed_run_leaves_the_old_partition_or_the_new_one() {
     }
 
     // Leftovers are only in staging; cleanup removes them and a rerun succeeds.
-    run_ok(&["cleanup", "--output", &o]);
+    run_ok(&["cleanup", "--output", &o, "--min-age-minutes", "0"]);
     assert!(!output.join("_staging").exists());
     run_ok(&heat_args(&i, &o, &[]));
     assert_heat_matches(&output, &input, (1.0, 5.0, 2.0));

@@ -10,15 +10,6 @@ use std::time::{Duration, Instant};
 use common::*;
 
 const D: &str = "2026-01-16";
-const TABLES: &[&str] = &[
-    "heat",
-    "user_profile",
-    "samples",
-    "exposure_samples",
-    "itemcf_sim",
-    "candidates",
-    "recall_metrics",
-];
 
 fn state(output: &Path, day: &str) -> serde_json::Value {
     let path = output.join(format!("runs/daily/dt={day}/state.json"));
@@ -54,17 +45,6 @@ fn workflow(input: &Path, output: &Path, extra: &[&str]) -> std::process::Comman
     cmd
 }
 
-/// model.json of a model's LATEST with the version name blanked.
-fn model(output: &Path, name: &str) -> serde_json::Value {
-    let dir = output.join("models").join(name);
-    let v = std::fs::read_to_string(dir.join("LATEST")).unwrap();
-    let mut m: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join(v.trim()).join("model.json")).unwrap())
-            .unwrap();
-    m["version"] = serde_json::Value::Null;
-    m
-}
-
 #[test]
 fn a_full_run_then_a_no_op_rerun() {
     let tmp = tempfile::tempdir().unwrap();
@@ -81,7 +61,7 @@ fn a_full_run_then_a_no_op_rerun() {
     for (task, status) in statuses(&output, D) {
         assert_eq!(status, "succeeded", "{task}");
     }
-    for table in TABLES {
+    for table in DAILY_TABLES {
         assert!(output.join(table).join(format!("dt={D}")).exists() || *table == "recall_metrics");
     }
     assert!(output.join("recall_metrics/dt=2026-01-15").exists());
@@ -104,7 +84,7 @@ fn a_full_run_then_a_no_op_rerun() {
     assert!(html.contains("train_gbdt") && html.contains("Recall of 2026-01-15"));
 
     // The second run changes nothing: every task is skipped, no partition is rewritten.
-    let before = all_rows(&output, TABLES);
+    let before = all_rows(&output, DAILY_TABLES);
     let heat_manifest = manifest(&output.join(format!("heat/dt={D}")));
     let out = workflow(&input, &output, &["--date", D]).output().unwrap();
     assert!(out.status.success());
@@ -115,7 +95,7 @@ fn a_full_run_then_a_no_op_rerun() {
         manifest(&output.join(format!("heat/dt={D}")))["run_id"],
         heat_manifest["run_id"]
     );
-    assert!(before == all_rows(&output, TABLES));
+    assert!(before == all_rows(&output, DAILY_TABLES));
     let status = run_ok(&[
         "workflow",
         "status",
@@ -231,11 +211,11 @@ fn a_killed_run_resumes_to_the_same_outputs_and_the_lock_guards_the_day() {
         }
     }
     assert!(
-        all_rows(&reference, TABLES) == all_rows(&output, TABLES),
+        all_rows(&reference, DAILY_TABLES) == all_rows(&output, DAILY_TABLES),
         "outputs differ from an uninterrupted run"
     );
     for m in ["lr", "gbdt", "gbdt_lr"] {
-        assert_eq!(model(&reference, m), model(&output, m), "{m}");
+        assert_eq!(latest_model(&reference, m), latest_model(&output, m), "{m}");
     }
 }
 

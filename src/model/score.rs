@@ -64,13 +64,16 @@ pub fn score_batch(scorer: &Scorer, batch: &RecordBatch, source: &str) -> Result
 }
 
 pub struct ScoreSummary {
-    pub version_dir: std::path::PathBuf,
+    pub version_dir: crate::storage::Location,
     pub rows: u64,
 }
 
-pub fn run(model: &Path, input: &Path, output: &Path) -> Result<ScoreSummary> {
-    let version_dir = publish::resolve(model)?;
-    let (artifact, _manifest) = publish::load_verified(&version_dir)?;
+/// Scores with the model at `model` (a local path or an `s3://` URL of a version folder or
+/// a model folder).
+pub async fn run(model: &str, input: &Path, output: &Path) -> Result<ScoreSummary> {
+    let dir = crate::storage::Storage::open(crate::storage::Location::parse(model)?)?;
+    let version_dir = publish::resolve(&dir).await?;
+    let (artifact, _manifest) = publish::load_verified(&version_dir).await?;
     let scorer = Scorer::new(artifact)?;
     let keep = [
         "dt",
@@ -142,5 +145,8 @@ pub fn run(model: &Path, input: &Path, output: &Path) -> Result<ScoreSummary> {
         std::fs::remove_file(&tmp).ok();
     }
     result?;
-    Ok(ScoreSummary { version_dir, rows })
+    Ok(ScoreSummary {
+        version_dir: version_dir.loc,
+        rows,
+    })
 }

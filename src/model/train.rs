@@ -627,7 +627,8 @@ pub async fn train(req: &RunRequest, params: &Params) -> Result<RunReport> {
 
     // The gate.
     let model_dir = output.at("models").at(s.model.name());
-    let previous = publish::latest(&model_dir)?;
+    let seen = publish::latest(&model_dir).await?;
+    let previous = seen.version.clone();
     let previous_auc = match &previous {
         Some(v) => {
             let bytes = model_dir.at(v).read(publish::METRICS).await?;
@@ -779,24 +780,23 @@ pub async fn train(req: &RunRequest, params: &Params) -> Result<RunReport> {
             ("validation_predictions.parquet", predictions),
         ],
         manifest,
-    )?;
+    )
+    .await?;
     tracing::info!(
         auc,
         log_loss = valid_metrics.log_loss,
-        "model written to {}",
-        folder.display()
+        "model written to {folder}"
     );
     if !passed {
         return Err(GateFailed(format!(
-            "gate {gate_text}; version kept at {} for inspection, LATEST unchanged",
-            folder.display()
+            "gate {gate_text}; version kept at {folder} for inspection, LATEST unchanged"
         ))
         .into());
     }
-    publish::set_latest(&model_dir, &version)?;
+    publish::set_latest(&model_dir, &version, &seen).await?;
     outputs.push(OutputReport {
         table: format!("models/{}", s.model.name()),
-        location: folder.display().to_string(),
+        location: folder.to_string(),
         rows: train_frame.rows() as u64,
         files: 5,
     });

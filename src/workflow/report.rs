@@ -31,9 +31,10 @@ async fn input_volume(input: &Storage, date: NaiveDate) -> Result<Vec<Value>> {
     Ok(out)
 }
 
-fn read_json(location: &str) -> Option<Value> {
-    let path = Location::parse(location).ok()?.local_path()?;
-    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+/// A JSON object at a location (local path or URL), if it is there and parses.
+async fn read_json(location: &str) -> Option<Value> {
+    let at = Storage::open(Location::parse(location).ok()?).ok()?;
+    serde_json::from_slice(&at.read("").await.ok()?).ok()
 }
 
 fn volume_svg(volume: &[Value]) -> Result<String> {
@@ -101,12 +102,12 @@ pub async fn write(input: &Storage, output: &Storage, st: &RunState) -> Result<(
     for (name, t) in &st.tasks {
         for o in &t.outputs {
             if o.table.starts_with("models/")
-                && let Some(m) = read_json(&format!("{}/metrics.json", o.location))
+                && let Some(m) = read_json(&format!("{}/metrics.json", o.location)).await
             {
                 models.push((name.clone(), o.location.clone(), m));
             }
             if o.table == "training_set"
-                && let Some(m) = read_json(&o.location)
+                && let Some(m) = read_json(&o.location).await
             {
                 label_days = m["days"].clone();
             }
@@ -120,7 +121,8 @@ pub async fn write(input: &Storage, output: &Storage, st: &RunState) -> Result<(
             .at(&format!("dt={recall_day}.json"))
             .loc
             .to_string(),
-    );
+    )
+    .await;
     let summary = json!({
         "workflow": st.workflow,
         "date": st.date,

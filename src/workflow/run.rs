@@ -159,11 +159,12 @@ pub async fn run_day(req: &WorkflowRequest) -> Result<RunState> {
     let input = Storage::open(req.input.clone())?;
     let output = Storage::open(req.output.clone())?;
     let run_id = new_run_id();
-    let _lock = Lock::acquire(
+    let lock = Lock::acquire(
         &state::run_dir(&output, &spec.name, req.date),
         &run_id,
         req.break_lock,
-    )?;
+    )
+    .await?;
 
     // Fingerprints of every task, upstream first.
     let order = spec.order()?;
@@ -348,6 +349,7 @@ pub async fn run_day(req: &WorkflowRequest) -> Result<RunState> {
     if let Err(e) = super::report::write(&input, &output, &st).await {
         tracing::warn!("cannot write the run report: {e:#}");
     }
+    lock.release().await?;
     match failure {
         Some(reason) => Err(anyhow!(reason)),
         None => Ok(st),

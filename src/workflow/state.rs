@@ -149,17 +149,22 @@ pub async fn ledger_put(
         .await
 }
 
-/// Whether every output a ledger entry names is still there.
+/// Whether every output a ledger entry names is still there (a committed partition's
+/// manifest, a model version's manifest, or the object itself).
 pub async fn outputs_present(outputs: &[OutputRef]) -> Result<bool> {
     for o in outputs {
-        let loc = Location::parse(&o.location)?;
-        let Some(path) = loc.local_path() else {
-            continue; // Object stores: the ledger is trusted (outputs are never half-written).
-        };
-        let present = if path.is_dir() {
-            path.join("_manifest.json").exists() || path.join("manifest.json").exists()
-        } else {
-            path.exists()
+        let at = Storage::open(Location::parse(&o.location)?)?;
+        let present = match at.loc.local_path() {
+            Some(path) if path.is_dir() => {
+                path.join("_manifest.json").exists() || path.join("manifest.json").exists()
+            }
+            Some(path) => path.exists(),
+            // Object stores have no directories: a folder's manifest, else the object.
+            None => {
+                at.exists("_manifest.json").await?
+                    || at.exists("manifest.json").await?
+                    || at.exists("").await?
+            }
         };
         if !present {
             return Ok(false);
@@ -247,9 +252,11 @@ pub async fn fingerprint(
     Ok(hex::encode(&h.finalize()[..16]))
 }
 
-/// The run lock of a workflow and day: created exclusively, removed on drop.
+/// The run lock of a workflow and day: an object `LOCK` created only if absent (a create-only
+/// put: `If-None-Match: *` on S3, a hard link on local disk), removed when the run ends.
 pub struct Lock {
-    path: std::path::PathBuf,
+    dir: Storage,
+    released: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -260,21 +267,18 @@ struct LockInfo {
     started: DateTime<Utc>,
 }
 
+const LOCK_FILE: &str = "LOCK";
+
 impl Lock {
-    pub fn acquire(dir: &Storage, run_id: &str, break_lock: bool) -> Result<Self> {
-        let Some(root) = dir.loc.local_path() else {
-            bail!(
-                "{}: workflow runs on object-store outputs are not supported yet (the lock needs a conditional put; issue #7)",
-                dir.loc
+    pub async fn acquire(dir: &Storage, run_id: &str, break_lock: bool) -> Result<Self> {
+        if break_lock && dir.exists(LOCK_FILE).await? {
+            let old = dir.read(LOCK_FILE).await.unwrap_or_default();
+            tracing::warn!(
+                "breaking the lock {} ({})",
+                dir.at(LOCK_FILE).loc,
+                String::from_utf8_lossy(&old).trim()
             );
-        };
-        std::fs::create_dir_all(&root)
-            .with_context(|| format!("cannot create {}", root.display()))?;
-        let path = root.join("LOCK");
-        if break_lock && path.exists() {
-            let old = std::fs::read_to_string(&path).unwrap_or_default();
-            tracing::warn!("breaking the lock {} ({})", path.display(), old.trim());
-            std::fs::remove_file(&path).ok();
+            dir.delete(LOCK_FILE).await?;
         }
         let info = LockInfo {
             pid: std::process::id(),
@@ -282,19 +286,16 @@ impl Lock {
             run_id: run_id.to_string(),
             started: Utc::now(),
         };
-        use std::io::Write;
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-        {
-            Ok(mut f) => {
-                f.write_all(&serde_json::to_vec(&info)?)?;
-                f.sync_all().ok();
-                Ok(Self { path })
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                let held: Option<LockInfo> = std::fs::read(&path)
+        let body = serde_json::to_vec(&info)?.into();
+        match dir.write_if(LOCK_FILE, body, None).await? {
+            crate::storage::Conditional::Written => Ok(Self {
+                dir: dir.clone(),
+                released: false,
+            }),
+            crate::storage::Conditional::Conflict => {
+                let held: Option<LockInfo> = dir
+                    .read(LOCK_FILE)
+                    .await
                     .ok()
                     .and_then(|b| serde_json::from_slice(&b).ok());
                 let who = held.map_or("an unknown run".to_string(), |h| {
@@ -305,17 +306,37 @@ impl Lock {
                 });
                 bail!(
                     "{} is locked by {who}; if that run is no longer active (killed), rerun with --break-lock",
-                    path.display()
+                    dir.at(LOCK_FILE).loc
                 )
             }
-            Err(e) => Err(e).with_context(|| format!("cannot create {}", path.display())),
         }
+    }
+
+    /// Removes the lock.
+    pub async fn release(mut self) -> Result<()> {
+        self.released = true;
+        self.dir.delete(LOCK_FILE).await
     }
 }
 
 impl Drop for Lock {
+    /// A run that ends by an error still removes its lock (on a thread of its own, since
+    /// drop cannot await).
     fn drop(&mut self) {
-        std::fs::remove_file(&self.path).ok();
+        if self.released {
+            return;
+        }
+        let dir = self.dir.clone();
+        let removed = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(dir.delete(LOCK_FILE))
+        })
+        .join();
+        if !matches!(removed, Ok(Ok(()))) {
+            tracing::warn!("cannot remove the run lock {}", self.dir.at(LOCK_FILE).loc);
+        }
     }
 }
 

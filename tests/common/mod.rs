@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod dirty;
+pub mod s3;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -81,20 +82,45 @@ pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// Reads every Parquet file of a directory with the plain parquet crate (not the engine).
+/// The tables of the daily workflow's outputs.
+pub const DAILY_TABLES: &[&str] = &[
+    "heat",
+    "user_profile",
+    "samples",
+    "exposure_samples",
+    "itemcf_sim",
+    "candidates",
+    "recall_metrics",
+];
+
+/// Reads one Parquet file with the plain parquet crate (not the engine).
+pub fn read_file(path: &Path) -> Vec<RecordBatch> {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(|b| b.unwrap())
+        .collect()
+}
+
+/// Reads every Parquet file of a directory.
 pub fn read_dir(dir: &Path) -> Vec<RecordBatch> {
     parquet_files(dir)
-        .into_iter()
-        .flat_map(|path| {
-            let file = std::fs::File::open(&path).unwrap();
-            ParquetRecordBatchReaderBuilder::try_new(file)
-                .unwrap()
-                .build()
-                .unwrap()
-                .map(|b| b.unwrap())
-                .collect::<Vec<_>>()
-        })
+        .iter()
+        .flat_map(|p| read_file(p))
         .collect()
+}
+
+/// model.json of a model's LATEST under an output root, with the version name blanked.
+pub fn latest_model(output: &Path, name: &str) -> serde_json::Value {
+    let dir = output.join("models").join(name);
+    let v = std::fs::read_to_string(dir.join("LATEST")).unwrap();
+    let mut m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join(v.trim()).join("model.json")).unwrap())
+            .unwrap();
+    m["version"] = serde_json::Value::Null;
+    m
 }
 
 pub fn manifest(dir: &Path) -> serde_json::Value {
@@ -103,15 +129,57 @@ pub fn manifest(dir: &Path) -> serde_json::Value {
     serde_json::from_str(&text).unwrap()
 }
 
-/// A committed partition is whole: its manifest lists exactly its data files, with their rows.
-pub fn assert_partition_whole(dir: &Path) -> serde_json::Value {
-    let m = manifest(dir);
-    let listed: Vec<String> = m["files"]
+/// The data files a partition's manifest lists.
+pub fn manifest_files(m: &serde_json::Value) -> Vec<String> {
+    m["files"]
         .as_array()
         .unwrap()
         .iter()
         .map(|f| f["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The rows of the files a partition's manifest lists (object stores may hold other,
+/// uncommitted files beside them); each listed file must exist and the rows add up.
+pub fn read_committed(dir: &Path) -> (serde_json::Value, Vec<RecordBatch>) {
+    let m = manifest(dir);
+    let batches: Vec<RecordBatch> = manifest_files(&m)
+        .iter()
+        .flat_map(|name| read_file(&dir.join(name)))
         .collect();
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    assert_eq!(
+        rows as u64,
+        m["rows"].as_u64().unwrap(),
+        "rows of {}",
+        dir.display()
+    );
+    (m, batches)
+}
+
+/// Heat rows agree with the weights in their manifest (a mix of two runs would not).
+pub fn assert_heat_rows_match(m: &serde_json::Value, batches: &[RecordBatch], what: &str) {
+    let w = |k: &str| m["params"][k].as_f64().unwrap();
+    for b in batches {
+        let (v, g, i, h) = (
+            col_i64(b, "viewers"),
+            col_i64(b, "gifters"),
+            col_i64(b, "interactors"),
+            col_f64(b, "heat"),
+        );
+        for k in 0..b.num_rows() {
+            let want = w("w_viewers") * v[k] as f64
+                + w("w_gifters") * g[k] as f64
+                + w("w_interactors") * i[k] as f64;
+            assert_eq!(h[k], want, "row {k} of {what} mixes runs");
+        }
+    }
+}
+
+/// A committed partition is whole: its manifest lists exactly its data files, with their rows.
+pub fn assert_partition_whole(dir: &Path) -> serde_json::Value {
+    let m = manifest(dir);
+    let listed = manifest_files(&m);
     let mut present: Vec<String> = parquet_files(dir)
         .iter()
         .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
