@@ -377,3 +377,69 @@ fn of_two_runs_of_one_day_only_one_commits() {
         );
     }
 }
+
+#[test]
+fn a_large_file_goes_up_in_parts_and_reads_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = S3Server::start(&tmp.path().join("s3"), &["logs"]);
+    // One day of a big platform: the exposures file is ~19 MB, over the writer's 10 MB buffer.
+    run_s3_ok(
+        &server,
+        &[
+            "generate",
+            "--out",
+            "s3://logs/big",
+            "--days",
+            "1",
+            "--users",
+            "400000",
+            "--anchors",
+            "3000",
+            "--seed",
+            "3",
+        ],
+    );
+    let part = server.dir("logs/big/exposures/dt=2026-01-01");
+    let (m, batches) = read_committed(&part);
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    let name = &manifest_files(&m)[0];
+    assert!(std::fs::metadata(part.join(name)).unwrap().len() > 10 << 20);
+    // A multipart object's e-tag is `<md5 of the parts' md5s>-<parts>`.
+    let store = object_store::aws::AmazonS3Builder::new()
+        .with_endpoint(format!("http://127.0.0.1:{}", server.port))
+        .with_allow_http(true)
+        .with_region("us-east-1")
+        .with_bucket_name("logs")
+        .with_access_key_id(common::s3::ACCESS_KEY)
+        .with_secret_access_key(SECRET)
+        .build()
+        .unwrap();
+    let key = object_store::path::Path::from(format!("big/exposures/dt=2026-01-01/{name}"));
+    let head = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(object_store::ObjectStoreExt::head(&store, &key))
+        .unwrap();
+    let parts: u32 = head
+        .e_tag
+        .unwrap()
+        .trim_matches('"')
+        .rsplit_once('-')
+        .unwrap()
+        .1
+        .parse()
+        .unwrap();
+    assert!(parts >= 2, "uploaded in {parts} part(s)");
+    let count = run_s3_ok(
+        &server,
+        &[
+            "sql",
+            "--input",
+            "s3://logs/big",
+            "--output",
+            "s3://logs/out",
+            "-e",
+            "SELECT count(*) AS n FROM exposures",
+        ],
+    );
+    assert!(count.contains(&format!("| {rows}")), "{count}");
+}
