@@ -108,6 +108,7 @@ def itemcf(con, root, out, day, window=14):
     con.execute(f"CREATE OR REPLACE TABLE cooccurrence AS {bind(sql_file('itemcf/cooccurrence.sql'), p)}")
     con.execute(f"CREATE OR REPLACE TABLE sim AS {bind(sql_file('itemcf/itemcf_sim.sql'), p)}")
     rows = write(con, bind(sql_file("itemcf/sim_output.sql"), p), out, "itemcf_sim", day)
+    con.execute(f"CREATE OR REPLACE VIEW itemcf_channel AS {bind(sql_file('itemcf/itemcf_channel.sql'), p)}")
     candidates = write(con, bind(sql_file("itemcf/candidates.sql"), p), out, "candidates", day)
     pairs = con.execute("SELECT count(*), sum(cooccurrence) FROM cooccurrence").fetchone()
     sims = con.execute(f"SELECT sum(cooccurrence), round(sum(score), 6) FROM read_parquet('{out}/itemcf_sim/dt={day.isoformat()}/*.parquet')").fetchone()

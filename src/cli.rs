@@ -106,6 +106,30 @@ enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Import generic user-item interactions (another data set, e.g. a public ratings file)
+    /// as the input table item_events/dt=D/, for the jobs itemcf_items and eval_items.
+    ImportInteractions {
+        /// A local file: .parquet, or delimited text with a header row.
+        #[arg(long)]
+        source: PathBuf,
+        /// Input root to write item_events into (local path or s3:// URL).
+        #[arg(long, default_value = "data/input")]
+        input: String,
+        /// Field separator of a text file (one character; `tab` for a tab).
+        #[arg(long, default_value = ",")]
+        delimiter: String,
+        #[arg(long, default_value = "user_id")]
+        user_col: String,
+        #[arg(long, default_value = "item_id")]
+        item_col: String,
+        /// Seconds since 1970-01-01 UTC.
+        #[arg(long, default_value = "timestamp")]
+        time_col: String,
+        /// The weight of an interaction (rating, count, seconds); without it every row
+        /// weighs 1.
+        #[arg(long)]
+        weight_col: Option<String>,
+    },
     /// Remove what interrupted runs left under an output root: staging data, and (object
     /// stores) data files of runs that never committed. Only objects older than
     /// --min-age-minutes are removed, so a run still writing keeps its files.
@@ -629,6 +653,40 @@ async fn dispatch(command: Command) -> Result<()> {
                     .with_context(|| format!("cannot write {}", extra.display()))?;
             }
             println!("report: {}", path.display());
+            Ok(())
+        }
+        Command::ImportInteractions {
+            source,
+            input,
+            delimiter,
+            user_col,
+            item_col,
+            time_col,
+            weight_col,
+        } => {
+            let delimiter = match delimiter.as_str() {
+                "tab" | "\\t" | "\t" => b'\t',
+                d if d.len() == 1 => d.as_bytes()[0],
+                d => bail!("--delimiter {d:?}: one character, or `tab`"),
+            };
+            let spec = crate::import::ImportSpec {
+                source,
+                delimiter,
+                user_col,
+                item_col,
+                time_col,
+                weight_col,
+            };
+            let out = Storage::open(Location::parse(&input)?)?;
+            let done = crate::import::import(&spec, &out).await?;
+            println!(
+                "imported {} interactions into {} days {}..{} of {}",
+                done.rows,
+                done.days,
+                done.first,
+                done.last,
+                out.at(crate::contract::ITEM_EVENTS.name).loc
+            );
             Ok(())
         }
         Command::Cleanup {

@@ -234,11 +234,31 @@ pub const INPUT_TABLES: [&TableContract; 6] = [
     &ANCHORS,
 ];
 
+/// Generic user–item interactions (`liverec import-interactions`), for running item-CF on
+/// data other than the platform's: e.g. a public ratings data set. Not one of the platform's
+/// six tables: the daily `quality` job does not expect it, the jobs that read it check it.
+pub const ITEM_EVENTS: TableContract = TableContract {
+    name: "item_events",
+    columns: &[
+        col("ts", Timestamp, false),
+        col("user_id", Int64, false),
+        col("item_id", Int64, false),
+        col("weight", Float64, false),
+    ],
+};
+
+/// Input tables outside the platform's six.
+pub const GENERIC_TABLES: [&TableContract; 1] = [&ITEM_EVENTS];
+
 /// The interaction kinds of the contract.
 pub const INTERACTION_KINDS: [&str; 5] = ["gift", "comment", "like", "follow", "share"];
 
 pub fn input_table(name: &str) -> Option<&'static TableContract> {
-    INPUT_TABLES.iter().copied().find(|t| t.name == name)
+    INPUT_TABLES
+        .iter()
+        .chain(GENERIC_TABLES.iter())
+        .copied()
+        .find(|t| t.name == name)
 }
 
 /// What a Parquet footer says about a file.

@@ -14,6 +14,7 @@ pub mod committed;
 pub mod contract;
 pub mod engine;
 pub mod generator;
+pub mod import;
 pub mod job;
 pub mod manifest;
 pub mod model;

@@ -1,7 +1,6 @@
 -- candidates/dt=$date: per-user recall candidates from three channels, each ranked within
 -- the user (ties by anchor_id):
---   itemcf: score(u, b) = sum over anchors a that u likes of sim(a, b), over a's top
---           neighbours; anchors u already likes are excluded when $exclude_liked.
+--   itemcf: the view itemcf_channel (itemcf/itemcf_channel.sql).
 --   follow: anchors u follows (a follow in the window) or watched on 2+ days; live platforms
 --           are dominated by repeat consumption. score = watch days + 10 if followed.
 --   hot:    the hottest anchors of heat/dt=$date in u's favourite categories (by watch
@@ -9,24 +8,7 @@
 -- Each channel keeps $candidates_per_user per user, so enough survive serving's
 -- "is live now" filter. Users without history get no itemcf/hot rows: serving falls back to
 -- the heat table itself.
-WITH itemcf_scores AS (
-    -- Summed in units of 1e-12 as integers: the same score (and so the same ranking) in any
-    -- row order, embedded or on a cluster.
-    SELECT
-        l.user_id,
-        s.neighbor_id AS anchor_id,
-        CAST(SUM(CAST(ROUND(s.score * 1e12) AS BIGINT)) AS DOUBLE) / 1e12 AS score
-    FROM likes l
-    JOIN sim s ON s.anchor_id = l.anchor_id
-    GROUP BY l.user_id, s.neighbor_id
-),
-itemcf AS (
-    SELECT c.user_id, c.anchor_id, 'itemcf' AS source, c.score
-    FROM itemcf_scores c
-    LEFT JOIN likes l ON l.user_id = c.user_id AND l.anchor_id = c.anchor_id
-    WHERE $exclude_liked = false OR l.user_id IS NULL
-),
-followed AS (
+WITH followed AS (
     SELECT DISTINCT user_id, anchor_id
     FROM interactions
     WHERE kind = 'follow'
@@ -70,7 +52,7 @@ hot AS (
        AND h.category_rank <= CEIL(c.share * CAST($candidates_per_user AS DOUBLE))
 ),
 all_channels AS (
-    SELECT * FROM itemcf
+    SELECT * FROM itemcf_channel
     UNION ALL SELECT * FROM follow
     UNION ALL SELECT * FROM hot
 ),
