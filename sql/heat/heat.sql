@@ -2,51 +2,39 @@
 --   heat = w_viewers * viewers + w_gifters * gifters + w_interactors * interactors
 -- Each count is of distinct users on that day; an event's day is its dt partition.
 -- Ties are broken by anchor_id so ranks are deterministic.
-WITH viewers AS (
-    SELECT anchor_id, COUNT(DISTINCT user_id) AS viewers
+-- One pass: watches and interactions become (anchor, role, user) rows, deduplicated once and
+-- counted per role (three COUNT DISTINCTs joined back together took 25% longer on medium).
+WITH events AS (
+    SELECT anchor_id, user_id, 0 AS role
     FROM watches
     WHERE dt = $date
-    GROUP BY anchor_id
-),
-gifters AS (
-    SELECT anchor_id, COUNT(DISTINCT user_id) AS gifters
+    UNION ALL
+    SELECT anchor_id, user_id, CASE WHEN kind = 'gift' THEN 1 ELSE 2 END AS role
     FROM interactions
-    WHERE dt = $date AND kind = 'gift'
-    GROUP BY anchor_id
+    WHERE dt = $date AND kind IN ('gift', 'comment', 'like', 'share', 'follow')
 ),
-interactors AS (
-    SELECT anchor_id, COUNT(DISTINCT user_id) AS interactors
-    FROM interactions
-    WHERE dt = $date AND kind IN ('comment', 'like', 'share', 'follow')
-    GROUP BY anchor_id
+distinct_events AS (
+    SELECT anchor_id, role, user_id FROM events GROUP BY anchor_id, role, user_id
 ),
-active AS (
-    SELECT anchor_id FROM viewers
-    UNION
-    SELECT anchor_id FROM gifters
-    UNION
-    SELECT anchor_id FROM interactors
-),
-scored AS (
+counts AS (
     SELECT
-        a.anchor_id,
-        COALESCE(s.category, 'unknown') AS category,
-        COALESCE(v.viewers, 0) AS viewers,
-        COALESCE(g.gifters, 0) AS gifters,
-        COALESCE(i.interactors, 0) AS interactors
-    FROM active a
-    LEFT JOIN viewers v ON v.anchor_id = a.anchor_id
-    LEFT JOIN gifters g ON g.anchor_id = a.anchor_id
-    LEFT JOIN interactors i ON i.anchor_id = a.anchor_id
-    LEFT JOIN anchors s ON s.anchor_id = a.anchor_id AND s.dt = $date
+        anchor_id,
+        SUM(CASE WHEN role = 0 THEN 1 ELSE 0 END) AS viewers,
+        SUM(CASE WHEN role = 1 THEN 1 ELSE 0 END) AS gifters,
+        SUM(CASE WHEN role = 2 THEN 1 ELSE 0 END) AS interactors
+    FROM distinct_events
+    GROUP BY anchor_id
 ),
 weighted AS (
     SELECT
-        *,
-        CAST(viewers AS DOUBLE) * $w_viewers
-            + CAST(gifters AS DOUBLE) * $w_gifters
-            + CAST(interactors AS DOUBLE) * $w_interactors AS heat
-    FROM scored
+        c.anchor_id,
+        COALESCE(s.category, 'unknown') AS category,
+        c.viewers, c.gifters, c.interactors,
+        CAST(c.viewers AS DOUBLE) * $w_viewers
+            + CAST(c.gifters AS DOUBLE) * $w_gifters
+            + CAST(c.interactors AS DOUBLE) * $w_interactors AS heat
+    FROM counts c
+    LEFT JOIN anchors s ON s.anchor_id = c.anchor_id AND s.dt = $date
 )
 SELECT
     anchor_id,
