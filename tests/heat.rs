@@ -193,7 +193,10 @@ fn heat_matches_an_independent_recount_and_rerun_replaces_it() {
     // The row checks of the inputs are recorded per input (data-quality layer).
     let watches = &first["inputs"][0];
     assert_eq!(watches["table"], "watches");
-    assert!(watches["quality"]["rows"].as_u64().unwrap() > 0, "{watches}");
+    assert!(
+        watches["quality"]["rows"].as_u64().unwrap() > 0,
+        "{watches}"
+    );
 
     // A rerun with other weights replaces the partition as a whole.
     run_ok(&heat_args(
