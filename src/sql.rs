@@ -41,7 +41,8 @@ pub async fn register_all(
     for root in [input, output] {
         ctx.register_object_store(&root.loc.store_url(), root.store.clone());
     }
-    for c in INPUT_TABLES {
+    // The platform's tables, and generic item events where they were imported.
+    for c in INPUT_TABLES.iter().chain(contract::GENERIC_TABLES.iter()) {
         let table = input.at(c.name);
         if table.list_partitions().await?.is_empty() {
             continue;
@@ -62,7 +63,7 @@ pub async fn register_all(
     names.sort();
     // Quarantined rows, per input table: `quarantine_<table>` (with reason and source file).
     let quarantine = output.at(crate::quality::QUARANTINE_DIR);
-    for c in INPUT_TABLES {
+    for c in INPUT_TABLES.iter().chain(contract::GENERIC_TABLES.iter()) {
         let table = quarantine.at(c.name);
         if let Some(schema) = newest_schema(&table).await? {
             out.push(register(

@@ -264,4 +264,17 @@ fn item_cf_on_movielens_100k_matches_an_independent_computation() {
         report.contains("itemcf") && report.contains("popular"),
         "{report}"
     );
+
+    // Ad-hoc SQL sees the imported events and the generic outputs.
+    let counted = run_ok(&[
+        "sql",
+        "--input",
+        &i,
+        "--output",
+        &o,
+        "-e",
+        "SELECT (SELECT count(*) FROM item_events) AS events, (SELECT count(*) FROM item_sim) AS sims",
+    ]);
+    let sims: usize = got.values().map(Vec::len).sum();
+    assert!(counted.contains(&format!("| 100000 | {sims}")), "{counted}");
 }
