@@ -141,14 +141,9 @@ fn normalize(path: &std::path::Path) -> PathBuf {
     out
 }
 
-/// Opens the object store behind a location, as readers see it: on S3, listings show
-/// committed data files only (see `committed.rs`).
-pub fn open_store(loc: &Location) -> Result<Arc<dyn ObjectStore>> {
-    Ok(open_stores(loc)?.0)
-}
-
-/// The store as readers see it, and the same store unfiltered (for the writer's own
-/// leftovers and for cleanup).
+/// Opens the object store behind a location as readers see it (on S3, listings show
+/// committed data files only: `committed.rs`), and the same store unfiltered (for the
+/// writer's own leftovers and for cleanup).
 fn open_stores(loc: &Location) -> Result<(Arc<dyn ObjectStore>, Arc<dyn ObjectStore>)> {
     match loc.scheme() {
         "file" => {
