@@ -42,8 +42,30 @@ def bind(sql, params):
     sql = re.sub(r"latest_k\((\w+), (\w+), (\$\w+)\)", r"array_slice(array_agg(\1 ORDER BY \2 DESC, \1), 1, \3)", sql)
     return re.sub(r"\$(\w+)", lambda m: literal(params[m.group(1)]), sql)
 
+# liverec's output root, when given: input days with quarantined rows are read from their
+# cleaned copies there (<out>/cleaned/<table>/dt=D), as the liverec jobs read them, so both
+# sides do the same work on the same rows.
+CLEANED = {"input": None, "output": None}
+
+def day_paths(root, table_name, lo, hi):
+    paths = []
+    day = lo
+    while day <= hi:
+        part = f"dt={day.isoformat()}"
+        cleaned = os.path.join(CLEANED["output"], "cleaned", table_name, part)
+        if os.path.isdir(cleaned):
+            paths.append(f"{cleaned}/*.parquet")
+        elif os.path.isdir(os.path.join(root, table_name, part)):
+            paths.append(f"{root}/{table_name}/{part}/*.parquet")
+        day += dt.timedelta(days=1)
+    return paths
+
 def table(con, name, root, table_name, lo, hi, latest=False):
     src = f"read_parquet('{root}/{table_name}/*/*.parquet', hive_partitioning = true)"
+    paths = day_paths(root, table_name, lo, hi) if CLEANED["output"] and root == CLEANED["input"] else []
+    if paths:
+        files = ", ".join(f"'{p}'" for p in paths)
+        src = f"read_parquet([{files}], hive_partitioning = true)"
     if latest:
         cond = f"dt = (SELECT max(dt) FROM {src} WHERE dt BETWEEN {literal(lo)} AND {literal(hi)})"
     else:
@@ -121,7 +143,10 @@ def main():
     ap.add_argument("--label-days", type=int, default=7)
     ap.add_argument("--profile-days", type=int, default=7)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--cleaned", help="liverec's output root: read its cleaned copies of input days")
     a = ap.parse_args()
+    if a.cleaned:
+        CLEANED["input"], CLEANED["output"] = a.input, a.cleaned
     end = dt.date.fromisoformat(a.end)
     con = duckdb.connect()
     con.execute(f"SET threads = {a.threads}")

@@ -277,6 +277,10 @@ pub fn run(opts: &BenchOptions) -> Result<Value> {
             &input.to_string_lossy().into_owned(),
             &peer_out.to_string_lossy().into_owned(),
             &d.to_string(),
+            // The input days liverec read from their cleaned copies (quarantined rows
+            // removed), so the peer reads the same rows.
+            "--cleaned",
+            &output.to_string_lossy().into_owned(),
         ]))?;
         peer = serde_json::from_str(&stdout).context("the peer's JSON")?;
         peer["peak_rss_mib_measured"] = json!(rss);
