@@ -272,16 +272,17 @@ pub fn run(opts: &BenchOptions) -> Result<Value> {
         let peer_out = base.join("duckdb-out");
         std::fs::remove_dir_all(&peer_out).ok();
         eprintln!("running the DuckDB peer");
-        let (_, rss, stdout) = measure(Command::new(python).args([
-            &opts.peer_script.to_string_lossy().into_owned(),
-            &input.to_string_lossy().into_owned(),
-            &peer_out.to_string_lossy().into_owned(),
-            &d.to_string(),
-            // The input days liverec read from their cleaned copies (quarantined rows
-            // removed), so the peer reads the same rows.
-            "--cleaned",
-            &output.to_string_lossy().into_owned(),
-        ]))?;
+        // The input days liverec read from their cleaned copies (quarantined rows removed)
+        // are read from there by the peer too, so both read the same rows.
+        let args = [
+            opts.peer_script.to_string_lossy().into_owned(),
+            input.to_string_lossy().into_owned(),
+            peer_out.to_string_lossy().into_owned(),
+            d.to_string(),
+            "--cleaned".to_string(),
+            output.to_string_lossy().into_owned(),
+        ];
+        let (_, rss, stdout) = measure(Command::new(python).args(&args))?;
         peer = serde_json::from_str(&stdout).context("the peer's JSON")?;
         peer["peak_rss_mib_measured"] = json!(rss);
         let ours_rows = |table: &str, from: NaiveDate| parquet_rows(&output, table, from, d);
