@@ -57,29 +57,11 @@ fn similarity_matches_an_independent_computation() {
             )
         })
         .collect();
-    let mut n: HashMap<i64, i64> = HashMap::new();
-    let mut co: HashMap<(i64, i64), i64> = HashMap::new();
-    for set in likes.values() {
-        for a in set {
-            *n.entry(*a).or_default() += 1;
-            for b in set {
-                if a != b {
-                    *co.entry((*a, *b)).or_default() += 1;
-                }
-            }
-        }
-    }
-    let mut expected: HashMap<i64, Vec<(i64, f64, i64)>> = HashMap::new();
-    for ((a, b), c) in &co {
-        if *c >= 2 {
-            let score = *c as f64 / ((n[a] * n[b]) as f64).sqrt();
-            expected.entry(*a).or_default().push((*b, score, *c));
-        }
-    }
-    for list in expected.values_mut() {
-        list.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
-        list.truncate(50);
-    }
+    let DirectItemCf {
+        n,
+        co,
+        neighbours: expected,
+    } = cosine_neighbours(&likes, 2, 50);
 
     let mut got: HashMap<i64, Vec<(i64, f64, i64, i64)>> = HashMap::new();
     for b in read_dir(&output.join(format!("itemcf_sim/dt={D}"))) {

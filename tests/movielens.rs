@@ -161,29 +161,9 @@ fn item_cf_on_movielens_100k_matches_an_independent_computation() {
         d + chrono::Days::new(1),
         d + chrono::Days::new(HOLDOUT_DAYS as u64),
     );
-    let mut n: HashMap<i64, i64> = HashMap::new();
-    let mut co: HashMap<(i64, i64), i64> = HashMap::new();
-    for set in train.values() {
-        for a in set {
-            *n.entry(*a).or_default() += 1;
-            for b in set {
-                if a != b {
-                    *co.entry((*a, *b)).or_default() += 1;
-                }
-            }
-        }
-    }
-    let mut sim: HashMap<i64, Vec<(i64, f64)>> = HashMap::new();
-    for ((a, b), c) in &co {
-        if *c >= 2 {
-            let score = *c as f64 / ((n[a] * n[b]) as f64).sqrt();
-            sim.entry(*a).or_default().push((*b, score));
-        }
-    }
-    for list in sim.values_mut() {
-        list.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
-        list.truncate(50);
-    }
+    let DirectItemCf {
+        n, neighbours: sim, ..
+    } = cosine_neighbours(&train, 2, 50);
     let mut got: HashMap<i64, Vec<(i64, f64)>> = HashMap::new();
     for b in read_dir(&output.join(format!("item_sim/dt={D}"))) {
         let (a, nb, sc) = (
@@ -221,7 +201,7 @@ fn item_cf_on_movielens_100k_matches_an_independent_computation() {
         }
         let mut scores: HashMap<i64, i64> = HashMap::new();
         for a in liked {
-            for (b, s) in sim.get(a).map(Vec::as_slice).unwrap_or_default() {
+            for (b, s, _) in sim.get(a).map(Vec::as_slice).unwrap_or_default() {
                 *scores.entry(*b).or_default() += (s * 1e12).round() as i64;
             }
         }

@@ -5,6 +5,7 @@
 pub mod dirty;
 pub mod s3;
 
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -271,4 +272,48 @@ pub fn all_rows(root: &Path, tables: &[&str]) -> Vec<(String, Vec<String>)> {
             (t.to_string(), rows)
         })
         .collect()
+}
+
+/// Item-CF computed directly from liked sets (user -> items): n_a (users liking a), co(a, b)
+/// (users liking both), and each item's top-`k` neighbours by cosine co / sqrt(n_a n_b) over
+/// pairs with co >= `min_co`, ties by neighbour id, as (neighbour, score, co).
+pub struct DirectItemCf {
+    pub n: HashMap<i64, i64>,
+    pub co: HashMap<(i64, i64), i64>,
+    pub neighbours: HashMap<i64, Vec<(i64, f64, i64)>>,
+}
+
+pub fn cosine_neighbours(
+    likes: &HashMap<i64, BTreeSet<i64>>,
+    min_co: i64,
+    k: usize,
+) -> DirectItemCf {
+    let mut n: HashMap<i64, i64> = HashMap::new();
+    let mut co: HashMap<(i64, i64), i64> = HashMap::new();
+    for set in likes.values() {
+        for a in set {
+            *n.entry(*a).or_default() += 1;
+            for b in set {
+                if a != b {
+                    *co.entry((*a, *b)).or_default() += 1;
+                }
+            }
+        }
+    }
+    let mut out: HashMap<i64, Vec<(i64, f64, i64)>> = HashMap::new();
+    for ((a, b), c) in &co {
+        if *c >= min_co {
+            let score = *c as f64 / ((n[a] * n[b]) as f64).sqrt();
+            out.entry(*a).or_default().push((*b, score, *c));
+        }
+    }
+    for list in out.values_mut() {
+        list.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
+        list.truncate(k);
+    }
+    DirectItemCf {
+        n,
+        co,
+        neighbours: out,
+    }
 }
