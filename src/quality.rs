@@ -298,6 +298,15 @@ pub async fn check_day(
     let q = match result {
         Ok(q) => q,
         Err(e) => {
+            // Another process checking the same day may have committed its record first (on
+            // object stores the loser's commit is refused): the same inputs and rules give
+            // the same verdict, so use that record.
+            if let Ok(Some(q)) =
+                recorded(&quarantine, &cleaned, input.day, &sources, &rules_sha, qp).await
+            {
+                tracing::info!(table, dt = %input.day, "data quality: another run recorded this check first: {e:#}");
+                return verdict(input, output_root, q, qp);
+            }
             // A file whose footer reads but whose data does not: name it.
             if let Some(bad) = unreadable_file(ctx, input).await {
                 return Err(bad);

@@ -443,3 +443,70 @@ fn a_large_file_goes_up_in_parts_and_reads_back() {
     );
     assert!(count.contains(&format!("| {rows}")), "{count}");
 }
+
+#[test]
+fn two_checks_of_one_day_at_once_both_succeed_with_one_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = S3Server::start(&tmp.path().join("s3"), &["logs", "lake"]);
+    // The generator writes a few duplicate rows, so the day has a sample and a cleaned copy.
+    run_s3_ok(
+        &server,
+        &[
+            "generate",
+            "--out",
+            "s3://logs/in",
+            "--days",
+            "16",
+            "--users",
+            "1500",
+            "--anchors",
+            "150",
+            "--seed",
+            "31",
+        ],
+    );
+    let spawn = || {
+        with_env(liverec(), &server.envs(SECRET))
+            .env("LIVEREC_FAULT_SLEEP_MS_BEFORE_COMMIT", "3000")
+            .env("LIVEREC_LOG", "info")
+            .args([
+                "run",
+                "quality",
+                "--date",
+                D,
+                "--input",
+                "s3://logs/in",
+                "--output",
+                "s3://lake/out",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // Both check the day before either commits; the second's commits are refused and it
+    // takes the first one's record instead of failing.
+    let first = spawn();
+    std::thread::sleep(Duration::from_millis(1000));
+    let second = spawn();
+    let (a, b) = (
+        first.wait_with_output().unwrap(),
+        second.wait_with_output().unwrap(),
+    );
+    for out in [&a, &b] {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let log = String::from_utf8_lossy(&b.stderr);
+    assert!(
+        log.contains("another run recorded this check first"),
+        "{log}"
+    );
+    for table in ["exposures", "watches"] {
+        let part = server.dir(&format!("lake/out/quarantine/{table}/dt={D}"));
+        assert_partition_whole(&part);
+    }
+}
