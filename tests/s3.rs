@@ -35,6 +35,19 @@ fn run_s3_ok(server: &S3Server, args: &[&str]) -> String {
     o.into_owned()
 }
 
+/// `liverec generate` straight into a bucket (`out` is an s3:// URL).
+fn generate_in_bucket(
+    server: &S3Server,
+    out: &str,
+    days: u32,
+    users: u32,
+    anchors: u32,
+    seed: u64,
+) {
+    let args = generate_args(out, days, users, anchors, seed);
+    run_s3_ok(server, &args.iter().map(String::as_str).collect::<Vec<_>>());
+}
+
 /// Every file under `dir`, as text where it is text, checked for the secret.
 fn assert_no_secret(dir: &Path) {
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -54,29 +67,9 @@ fn the_daily_workflow_on_s3_equals_local_disk() {
     let tmp = tempfile::tempdir().unwrap();
     let server = S3Server::start(&tmp.path().join("s3"), &["logs", "lake"]);
     // The same generated logs, once straight into the bucket, once on disk.
-    let gen_args = |out: &str| {
-        vec![
-            "generate",
-            "--out",
-            out,
-            "--days",
-            "16",
-            "--users",
-            "1500",
-            "--anchors",
-            "150",
-            "--seed",
-            "31",
-        ]
-        .into_iter()
-        .map(String::from)
-        .collect::<Vec<_>>()
-    };
     let local_in = tmp.path().join("in");
-    let a = gen_args("s3://logs/in");
-    run_s3_ok(&server, &a.iter().map(String::as_str).collect::<Vec<_>>());
-    let a = gen_args(&s(&local_in));
-    run_ok(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    generate_in_bucket(&server, "s3://logs/in", 16, 1500, 150, 31);
+    generate(&local_in, 16, 1500, 150, 31);
     assert!(
         server
             .dir("logs/in/watches")
@@ -383,22 +376,7 @@ fn a_large_file_goes_up_in_parts_and_reads_back() {
     let tmp = tempfile::tempdir().unwrap();
     let server = S3Server::start(&tmp.path().join("s3"), &["logs"]);
     // One day of a big platform: the exposures file is ~19 MB, over the writer's 10 MB buffer.
-    run_s3_ok(
-        &server,
-        &[
-            "generate",
-            "--out",
-            "s3://logs/big",
-            "--days",
-            "1",
-            "--users",
-            "400000",
-            "--anchors",
-            "3000",
-            "--seed",
-            "3",
-        ],
-    );
+    generate_in_bucket(&server, "s3://logs/big", 1, 400000, 3000, 3);
     let part = server.dir("logs/big/exposures/dt=2026-01-01");
     let (m, batches) = read_committed(&part);
     let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
@@ -448,23 +426,7 @@ fn a_large_file_goes_up_in_parts_and_reads_back() {
 fn two_checks_of_one_day_at_once_both_succeed_with_one_record() {
     let tmp = tempfile::tempdir().unwrap();
     let server = S3Server::start(&tmp.path().join("s3"), &["logs", "lake"]);
-    // The generator writes a few duplicate rows, so the day has a sample and a cleaned copy.
-    run_s3_ok(
-        &server,
-        &[
-            "generate",
-            "--out",
-            "s3://logs/in",
-            "--days",
-            "16",
-            "--users",
-            "1500",
-            "--anchors",
-            "150",
-            "--seed",
-            "31",
-        ],
-    );
+    generate_in_bucket(&server, "s3://logs/in", 16, 1500, 150, 31);
     let spawn = || {
         with_env(liverec(), &server.envs(SECRET))
             .env("LIVEREC_FAULT_SLEEP_MS_BEFORE_COMMIT", "3000")

@@ -57,10 +57,16 @@ pub fn s(p: &Path) -> String {
 
 /// Generates `days` days of small data starting 2026-01-01 into `dir`.
 pub fn generate(dir: &Path, days: u32, users: u32, anchors: u32, seed: u64) {
-    run_ok(&[
+    let args = generate_args(&s(dir), days, users, anchors, seed);
+    run_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+}
+
+/// `liverec generate` into `out` (a path or URL): `days` days from 2026-01-01.
+pub fn generate_args(out: &str, days: u32, users: u32, anchors: u32, seed: u64) -> Vec<String> {
+    [
         "generate",
         "--out",
-        &s(dir),
+        out,
         "--days",
         &days.to_string(),
         "--users",
@@ -69,7 +75,9 @@ pub fn generate(dir: &Path, days: u32, users: u32, anchors: u32, seed: u64) {
         &anchors.to_string(),
         "--seed",
         &seed.to_string(),
-    ]);
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 /// The data files (not the manifest) of a partition directory, sorted.
