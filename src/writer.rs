@@ -65,7 +65,14 @@ impl StagedPartition {
     /// Starts a partition of `table` under the output root `root`.
     pub async fn begin(root: &Storage, table: &str, day: NaiveDate, run_id: &str) -> Result<Self> {
         let target = root.at(table).at(&partition_name(day));
-        if !root.loc.is_local() {
+        let (staging, commit) = if root.loc.is_local() {
+            let staging = root
+                .at(STAGING_DIR)
+                .at(table)
+                .at(&format!("{}.{run_id}", partition_name(day)));
+            empty_dir(&staging).await?;
+            (staging, Commit::Rename)
+        } else {
             let previous = match target.read_versioned(MANIFEST_FILE).await? {
                 None => None,
                 Some((bytes, version)) => {
@@ -74,32 +81,15 @@ impl StagedPartition {
                     Some((version, m.files.into_iter().map(|f| f.name).collect()))
                 }
             };
-            return Ok(Self {
-                table: table.to_string(),
-                day,
-                run_id: run_id.to_string(),
-                staging: target.clone(),
-                target,
-                commit: Commit::Manifest(previous),
-                files: Vec::new(),
-            });
-        }
-        let staging = root
-            .at(STAGING_DIR)
-            .at(table)
-            .at(&format!("{}.{run_id}", partition_name(day)));
-        staging.delete_all().await?;
-        if let Some(p) = staging.loc.local_path() {
-            std::fs::create_dir_all(&p)
-                .with_context(|| format!("cannot create staging directory {}", p.display()))?;
-        }
+            (target.clone(), Commit::Manifest(previous))
+        };
         Ok(Self {
             table: table.to_string(),
             day,
             run_id: run_id.to_string(),
             target,
             staging,
-            commit: Commit::Rename,
+            commit,
             files: Vec::new(),
         })
     }
@@ -135,14 +125,7 @@ impl StagedPartition {
     pub async fn reset(&mut self) -> Result<()> {
         match self.commit {
             Commit::Manifest(_) => self.remove_own_files().await?,
-            Commit::Rename => {
-                self.staging.delete_all().await?;
-                if let Some(p) = self.staging.loc.local_path() {
-                    std::fs::create_dir_all(&p).with_context(|| {
-                        format!("cannot create staging directory {}", p.display())
-                    })?;
-                }
-            }
+            Commit::Rename => empty_dir(&self.staging).await?,
         }
         self.files.clear();
         Ok(())
@@ -278,6 +261,16 @@ impl StagedPartition {
             tracing::warn!("cannot remove staged data {}: {e:#}", self.staging.loc);
         }
     }
+}
+
+/// Makes a local staging directory exist and hold nothing.
+async fn empty_dir(dir: &Storage) -> Result<()> {
+    dir.delete_all().await?;
+    if let Some(p) = dir.loc.local_path() {
+        std::fs::create_dir_all(&p)
+            .with_context(|| format!("cannot create staging directory {}", p.display()))?;
+    }
+    Ok(())
 }
 
 /// What `liverec cleanup` found.
