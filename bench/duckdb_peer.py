@@ -127,14 +127,15 @@ def itemcf(con, root, out, day, window=14):
     table(con, "anchors", root, "anchors", lo, day, latest=True)
     table(con, "heat", out, "heat", day, day)
     con.execute(f"CREATE OR REPLACE TABLE likes AS {bind(sql_file('itemcf/likes.sql'), p)}")
-    con.execute(f"CREATE OR REPLACE TABLE cooccurrence AS {bind(sql_file('itemcf/cooccurrence.sql'), p)}")
-    con.execute(f"CREATE OR REPLACE TABLE sim AS {bind(sql_file('itemcf/itemcf_sim.sql'), p)}")
+    # The plain-SQL definition of what liverec computes with its item_neighbours UDAF.
+    con.execute(f"CREATE OR REPLACE TABLE sim AS {bind(sql_file('itemcf/reference/sim.sql'), p)}")
     rows = write(con, bind(sql_file("itemcf/sim_output.sql"), p), out, "itemcf_sim", day)
     con.execute(f"CREATE OR REPLACE VIEW itemcf_channel AS {bind(sql_file('itemcf/itemcf_channel.sql'), p)}")
     candidates = write(con, bind(sql_file("itemcf/candidates.sql"), p), out, "candidates", day)
-    pairs = con.execute("SELECT count(*), sum(cooccurrence) FROM cooccurrence").fetchone()
+    # The pairs the co-occurrence goes through: sum over users of likes * (likes - 1).
+    pairs = con.execute("SELECT SUM(n * (n - 1)) FROM (SELECT COUNT(*) AS n FROM likes GROUP BY user_id)").fetchone()
     sims = con.execute(f"SELECT sum(cooccurrence), round(sum(score), 6) FROM read_parquet('{out}/itemcf_sim/dt={day.isoformat()}/*.parquet')").fetchone()
-    return {"itemcf_sim": rows, "candidates": candidates, "pairs": pairs[0],
+    return {"itemcf_sim": rows, "candidates": candidates, "pairs": int(pairs[0] or 0),
             "sum_cooccurrence": int(sims[0] or 0), "sum_score": float(sims[1] or 0)}
 
 def main():

@@ -139,6 +139,11 @@ fn run_pipeline(input: &Path, output: &Path, cluster: Option<&str>) {
     ] {
         let mut args = vec!["run", job, "--date", D, "--input", &i, "--output", &o];
         args.extend(extra);
+        if cluster.is_some() && job == "itemcf" {
+            // The similarity split into buckets (one task each) must equal the embedded run's
+            // single bucket.
+            args.extend(["--set", "similarity_buckets=3"]);
+        }
         if let Some(url) = cluster {
             // A wedged cluster job fails the test clearly instead of hanging the suite.
             args.extend(["--cluster", url, "--timeout", "300"]);

@@ -284,7 +284,8 @@ pub fn all_rows(root: &Path, tables: &[&str]) -> Vec<(String, Vec<String>)> {
 
 /// Item-CF computed directly from liked sets (user -> items): n_a (users liking a), co(a, b)
 /// (users liking both), and each item's top-`k` neighbours by cosine co / sqrt(n_a n_b) over
-/// pairs with co >= `min_co`, ties by neighbour id, as (neighbour, score, co).
+/// pairs with co >= `min_co`, ties (exactly equal cosines) by neighbour id, as
+/// (neighbour, score, co).
 pub struct DirectItemCf {
     pub n: HashMap<i64, i64>,
     pub co: HashMap<(i64, i64), i64>,
@@ -315,8 +316,14 @@ pub fn cosine_neighbours(
             out.entry(*a).or_default().push((*b, score, *c));
         }
     }
+    // Ordered exactly, not by the rounded scores: for one anchor, co_x / sqrt(n_a n_x) >
+    // co_y / sqrt(n_a n_y) iff co_x^2 n_y > co_y^2 n_x, so equal cosines are true ties.
+    let exact = |x: &(i64, f64, i64)| (x.2 as i128 * x.2 as i128, n[&x.0] as i128);
     for list in out.values_mut() {
-        list.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
+        list.sort_by(|x, y| {
+            let ((cx, nx), (cy, ny)) = (exact(x), exact(y));
+            (cy * nx).cmp(&(cx * ny)).then(x.0.cmp(&y.0))
+        });
         list.truncate(k);
     }
     DirectItemCf {

@@ -7,14 +7,14 @@
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, ListArray};
-use arrow::compute::cast;
-use arrow::datatypes::{DataType, Field, FieldRef, Int64Type};
+use arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
     Accumulator, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, TypeSignature, Volatility,
 };
-use datafusion::physical_expr::expressions::Literal;
+
+use crate::args::{int_literal, int64s};
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct LatestK {
@@ -101,17 +101,7 @@ impl AggregateUDFImpl for LatestK {
 }
 
 fn k_of(acc_args: &AccumulatorArgs) -> Result<usize> {
-    let k = acc_args
-        .exprs
-        .get(2)
-        .and_then(|e| e.downcast_ref::<Literal>())
-        .and_then(|lit| match lit.value() {
-            ScalarValue::Int64(Some(k)) => Some(*k),
-            ScalarValue::Int32(Some(k)) => Some(i64::from(*k)),
-            ScalarValue::UInt64(Some(k)) => i64::try_from(*k).ok(),
-            _ => None,
-        });
-    match k {
+    match int_literal(acc_args, 2) {
         Some(k) if (1..=10_000).contains(&k) => Ok(k as usize),
         _ => exec_err!("latest_k: k must be an integer literal between 1 and 10000"),
     }
@@ -162,7 +152,7 @@ impl GroupsAccumulator for LatestKGroups {
         total_num_groups: usize,
     ) -> Result<()> {
         self.groups.resize_with(total_num_groups, Vec::new);
-        let (v, ts) = (as_i64(&values[0])?, as_i64(&values[1])?);
+        let (v, ts) = (int64s(&values[0])?, int64s(&values[1])?);
         for (i, g) in group_indices.iter().enumerate() {
             let selected = opt_filter.is_none_or(|f| f.is_valid(i) && f.value(i));
             if selected && v.is_valid(i) && ts.is_valid(i) {
@@ -180,7 +170,7 @@ impl GroupsAccumulator for LatestKGroups {
     ) -> Result<()> {
         self.groups.resize_with(total_num_groups, Vec::new);
         let (ts_lists, value_lists) = (values[0].as_list::<i32>(), values[1].as_list::<i32>());
-        let (ts_all, value_all) = (as_i64(ts_lists.values())?, as_i64(value_lists.values())?);
+        let (ts_all, value_all) = (int64s(ts_lists.values())?, int64s(value_lists.values())?);
         let offsets = ts_lists.value_offsets();
         for (row, g) in group_indices.iter().enumerate() {
             if ts_lists.is_null(row) {
@@ -204,7 +194,7 @@ impl GroupsAccumulator for LatestKGroups {
         opt_filter: Option<&BooleanArray>,
     ) -> Result<Vec<ArrayRef>> {
         // Each row becomes its own one-entry state (skipping the partial aggregation).
-        let (v, ts) = (as_i64(&values[0])?, as_i64(&values[1])?);
+        let (v, ts) = (int64s(&values[0])?, int64s(&values[1])?);
         let rows: Vec<Vec<(i64, i64)>> = (0..v.len())
             .map(|i| {
                 let selected = opt_filter.is_none_or(|f| f.is_valid(i) && f.value(i));
@@ -270,15 +260,9 @@ impl LatestKAccumulator {
     }
 }
 
-fn as_i64(a: &ArrayRef) -> Result<Int64Array> {
-    Ok(cast(a, &DataType::Int64)?
-        .as_primitive::<Int64Type>()
-        .clone())
-}
-
 impl Accumulator for LatestKAccumulator {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        let (v, ts) = (as_i64(&values[0])?, as_i64(&values[1])?);
+        let (v, ts) = (int64s(&values[0])?, int64s(&values[1])?);
         for i in 0..v.len() {
             if v.is_valid(i) && ts.is_valid(i) {
                 self.offer(ts.value(i), v.value(i));
@@ -293,8 +277,8 @@ impl Accumulator for LatestKAccumulator {
             if ts_lists.is_null(row) || value_lists.is_null(row) {
                 continue;
             }
-            let ts = as_i64(&ts_lists.value(row))?;
-            let values = as_i64(&value_lists.value(row))?;
+            let ts = int64s(&ts_lists.value(row))?;
+            let values = int64s(&value_lists.value(row))?;
             for i in 0..ts.len() {
                 self.offer(ts.value(i), values.value(i));
             }

@@ -10,10 +10,13 @@ use datafusion::common::Result;
 use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 
+mod args;
+mod item_neighbours;
 mod latest_k;
 mod sample_unit;
 mod ts_in_day;
 
+pub use item_neighbours::ItemNeighbours;
 pub use latest_k::LatestK;
 pub use sample_unit::SampleUnit;
 pub use ts_in_day::TsInDay;
@@ -28,7 +31,10 @@ pub fn scalar_udfs() -> Vec<Arc<ScalarUDF>> {
 
 /// Every aggregate UDF liverec defines.
 pub fn aggregate_udfs() -> Vec<Arc<AggregateUDF>> {
-    vec![Arc::new(AggregateUDF::from(LatestK::new()))]
+    vec![
+        Arc::new(AggregateUDF::from(LatestK::new())),
+        Arc::new(AggregateUDF::from(ItemNeighbours::new())),
+    ]
 }
 
 /// Registers all liverec UDFs into a registry (a `SessionState`, a `SessionContext`, or
