@@ -130,7 +130,8 @@ def itemcf(con, root, out, day, window=14):
     # The plain-SQL definition of what liverec computes with its item_neighbours UDAF.
     con.execute(f"CREATE OR REPLACE TABLE sim AS {bind(sql_file('itemcf/reference/sim.sql'), p)}")
     rows = write(con, bind(sql_file("itemcf/sim_output.sql"), p), out, "itemcf_sim", day)
-    con.execute(f"CREATE OR REPLACE VIEW itemcf_channel AS {bind(sql_file('itemcf/itemcf_channel.sql'), p)}")
+    # Likewise for the itemcf channel (liverec: the itemcf_candidates UDAF).
+    con.execute(f"CREATE OR REPLACE VIEW itemcf_channel AS {bind(sql_file('itemcf/reference/itemcf_channel.sql'), p)}")
     candidates = write(con, bind(sql_file("itemcf/candidates.sql"), p), out, "candidates", day)
     # The pairs the co-occurrence goes through: sum over users of likes * (likes - 1).
     pairs = con.execute("SELECT SUM(n * (n - 1)) FROM (SELECT COUNT(*) AS n FROM likes GROUP BY user_id)").fetchone()

@@ -1,6 +1,6 @@
 -- candidates/dt=$date: per-user recall candidates from three channels, each ranked within
 -- the user (ties by anchor_id):
---   itemcf: the view itemcf_channel (itemcf/itemcf_channel.sql).
+--   itemcf: the view itemcf_channel (itemcf/itemcf_channel.sql), ranked there.
 --   follow: anchors u follows (a follow in the window) or watched on 2+ days; live platforms
 --           are dominated by repeat consumption. score = watch days + 10 if followed.
 --   hot:    the hottest anchors of heat/dt=$date in u's favourite categories (by watch
@@ -14,7 +14,9 @@ WITH followed AS (
     WHERE kind = 'follow'
 ),
 watch_days AS (
-    SELECT user_id, anchor_id, COUNT(DISTINCT dt) AS days
+    -- Days counted as integers ($date - dt): DataFusion counts distinct integers in one
+    -- vectorised hash set, distinct dates group by group (docs/benchmarks.md).
+    SELECT user_id, anchor_id, COUNT(DISTINCT $date - dt) AS days
     FROM watches
     GROUP BY user_id, anchor_id
 ),
@@ -51,18 +53,22 @@ hot AS (
         ON h.category = c.category
        AND h.category_rank <= CEIL(c.share * CAST($candidates_per_user AS DOUBLE))
 ),
-all_channels AS (
-    SELECT * FROM itemcf_channel
-    UNION ALL SELECT * FROM follow
+other_channels AS (
+    SELECT * FROM follow
     UNION ALL SELECT * FROM hot
 ),
 ranked AS (
     SELECT
         *,
         ROW_NUMBER() OVER (PARTITION BY user_id, source ORDER BY score DESC, anchor_id) AS rank
-    FROM all_channels
+    FROM other_channels
+),
+all_channels AS (
+    -- itemcf_channel comes ranked and cut already.
+    SELECT user_id, anchor_id, source, score, rank FROM itemcf_channel
+    UNION ALL
+    SELECT user_id, anchor_id, source, score, rank FROM ranked WHERE rank <= $candidates_per_user
 )
 SELECT user_id, anchor_id, source, score, rank
-FROM ranked
-WHERE rank <= $candidates_per_user
+FROM all_channels
 ORDER BY user_id, source, rank

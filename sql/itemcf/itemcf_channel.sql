@@ -1,19 +1,28 @@
--- The itemcf channel of the candidates: score(u, b) = sum over items (anchors) a that u
--- likes of sim(a, b), over a's top neighbours; items u already likes are left out when
--- $exclude_liked. Shared by the platform's itemcf job and itemcf_items (where `anchor_id`
--- holds the item).
-WITH itemcf_scores AS (
-    -- Summed in units of 1e-12 as integers: the same score (and so the same ranking) in any
-    -- row order, embedded or on a cluster.
+-- The itemcf channel of the candidates: each user's top $candidates_per_user items
+-- (anchors) b by score(u, b) = sum over items a that u likes of sim(a, b), over a's top
+-- neighbours; items u already likes are left out when $exclude_liked; ties by anchor_id.
+-- Rows (user_id, anchor_id, source, score, rank). Shared by the platform's itemcf job and
+-- itemcf_items (where `anchor_id` holds the item). The definition in plain SQL is
+-- sql/itemcf/reference/itemcf_channel.sql; the itemcf_candidates UDAF
+-- (udfs/src/itemcf_candidates.rs) sums each user's candidates in a small hash map and ranks
+-- only those, instead of joining out, grouping, anti-joining and window-ranking every
+-- (user, candidate) pair.
+WITH neighbour_lists AS (
+    SELECT anchor_id, array_agg(named_struct('id', neighbor_id, 'score', score)) AS neighbours
+    FROM sim
+    GROUP BY anchor_id
+),
+top AS (
     SELECT
         l.user_id,
-        s.neighbor_id AS anchor_id,
-        CAST(SUM(CAST(ROUND(s.score * 1e12) AS BIGINT)) AS DOUBLE) / 1e12 AS score
+        -- Every like counts as liked, with or without neighbours of its own.
+        itemcf_candidates(n.neighbours, l.anchor_id, $candidates_per_user, $exclude_liked) AS top
     FROM likes l
-    JOIN sim s ON s.anchor_id = l.anchor_id
-    GROUP BY l.user_id, s.neighbor_id
+    LEFT JOIN neighbour_lists n ON n.anchor_id = l.anchor_id
+    GROUP BY l.user_id
+),
+flat AS (
+    SELECT user_id, unnest(top) AS c FROM top
 )
-SELECT c.user_id, c.anchor_id, 'itemcf' AS source, c.score
-FROM itemcf_scores c
-LEFT JOIN likes l ON l.user_id = c.user_id AND l.anchor_id = c.anchor_id
-WHERE $exclude_liked = false OR l.user_id IS NULL
+SELECT user_id, c['anchor_id'] AS anchor_id, 'itemcf' AS source, c['score'] AS score, c['rank'] AS rank
+FROM flat

@@ -19,24 +19,24 @@
 //! and each item's co-occurrences accumulated in one dense scratch row, as a CSR product does.
 //! Partial states just carry the baskets on, so buckets are the unit of parallel work.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int32Array, Int64Array, ListArray,
-    StructArray, UInt64Array,
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int32Array, Int64Array, StructArray,
+    UInt64Array,
 };
-use arrow::buffer::{NullBuffer, OffsetBuffer};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, FieldRef, Fields, Int32Type};
-use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
+use datafusion::common::{Result, exec_err, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
     Accumulator, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, TypeSignature, Volatility,
 };
 
 use crate::args::{float64s, int_literal, int64s, string_literal};
+use crate::id_map::IdMap;
+use crate::lists::{list_array, list_of, list_parts};
+use crate::one_group::OneGroup;
 
 /// Fixed point of the weighted sums (as sql/itemcf/reference/sim.sql's ROUND(… * 1e9)).
 const UNIT: f64 = 1e9;
@@ -109,19 +109,6 @@ fn entry_fields() -> Fields {
         Field::new("x", DataType::Float64, false),
         Field::new("norm2", DataType::Float64, false),
     ])
-}
-
-fn list_of(data_type: DataType) -> DataType {
-    DataType::List(Arc::new(Field::new("item", data_type, true)))
-}
-
-fn list_array(data_type: DataType, lengths: Vec<usize>, values: ArrayRef) -> ArrayRef {
-    Arc::new(ListArray::new(
-        Arc::new(Field::new("item", data_type, true)),
-        OffsetBuffer::from_lengths(lengths),
-        values,
-        None,
-    ))
 }
 
 impl AggregateUDFImpl for ItemNeighbours {
@@ -203,7 +190,7 @@ impl AggregateUDFImpl for ItemNeighbours {
     }
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        Ok(Box::new(SingleGroup(NeighboursGroups::new(Settings::of(
+        Ok(Box::new(OneGroup(NeighboursGroups::new(Settings::of(
             &args,
         )?))))
     }
@@ -269,29 +256,6 @@ impl Settings {
     }
 }
 
-/// Item ids are spread by one multiplication: a SipHash per basket entry would cost as much
-/// as the accumulation itself.
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-    fn write_i64(&mut self, v: i64) {
-        self.0 = (v as u64)
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-            .rotate_left(29);
-    }
-}
-
-type IdMap = HashMap<i64, u32, BuildHasherDefault<IdHasher>>;
-
 /// One batch of input rows (one basket each) or of partial states (many baskets each),
 /// typed once: row r holds baskets `row_start[r]..row_start[r + 1]`, basket b the entries
 /// `entry_start[b]..entry_start[b + 1]` of `ids` / `xs` / `norms`.
@@ -340,7 +304,7 @@ impl Gathered {
 /// The product's working memory, reused from group to group.
 #[derive(Default)]
 struct Scratch {
-    slot_of: IdMap,
+    slot_of: IdMap<u32>,
     slot_id: Vec<i64>,
     slot_norm: Vec<f64>,
     entry_slot: Vec<u32>,
@@ -360,20 +324,6 @@ struct NeighboursGroups {
     gathered: Gathered,
     scratch: Scratch,
     held_bytes: usize,
-}
-
-/// A list column as (offsets, nulls, values), whatever its offset width.
-fn list_parts(a: &ArrayRef) -> Result<(Vec<usize>, Option<NullBuffer>, ArrayRef)> {
-    let list = match a.data_type() {
-        DataType::List(_) => a.as_list::<i32>().clone(),
-        DataType::LargeList(f) => cast(a, &DataType::List(f.clone()))?
-            .as_list::<i32>()
-            .clone(),
-        other => return exec_err!("item_neighbours: expected a list, found {other}"),
-    };
-    let offsets = list.value_offsets().iter().map(|o| *o as usize).collect();
-    let (_, _, values, nulls) = list.into_parts();
-    Ok((offsets, nulls, values))
 }
 
 /// The id / x / norm2 columns of basket entries.
@@ -744,46 +694,6 @@ impl GroupsAccumulator for NeighboursGroups {
                 .iter()
                 .map(|s| s.capacity() * 8 + 24)
                 .sum::<usize>()
-    }
-}
-
-/// Without GROUP BY (one group) the same accumulator serves.
-struct SingleGroup(NeighboursGroups);
-
-impl std::fmt::Debug for SingleGroup {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("item_neighbours accumulator")
-    }
-}
-
-impl Accumulator for SingleGroup {
-    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        let groups = vec![0; values[0].len()];
-        self.0.update_batch(values, &groups, None, 1)
-    }
-
-    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        let groups = vec![0; states[0].len()];
-        self.0.merge_batch(states, &groups, 1)
-    }
-
-    fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        self.0.resize(1);
-        let arrays = self.0.partial_states(EmitTo::All)?;
-        arrays
-            .iter()
-            .map(|a| ScalarValue::try_from_array(a, 0))
-            .collect()
-    }
-
-    fn evaluate(&mut self) -> Result<ScalarValue> {
-        self.0.resize(1);
-        let list = self.0.neighbour_lists(EmitTo::All)?;
-        ScalarValue::try_from_array(&list, 0)
-    }
-
-    fn size(&self) -> usize {
-        std::mem::size_of_val(self) + self.0.size()
     }
 }
 

@@ -11,12 +11,17 @@ use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 
 mod args;
+mod id_map;
 mod item_neighbours;
+mod itemcf_candidates;
 mod latest_k;
+mod lists;
+mod one_group;
 mod sample_unit;
 mod ts_in_day;
 
 pub use item_neighbours::ItemNeighbours;
+pub use itemcf_candidates::ItemcfCandidates;
 pub use latest_k::LatestK;
 pub use sample_unit::SampleUnit;
 pub use ts_in_day::TsInDay;
@@ -34,6 +39,7 @@ pub fn aggregate_udfs() -> Vec<Arc<AggregateUDF>> {
     vec![
         Arc::new(AggregateUDF::from(LatestK::new())),
         Arc::new(AggregateUDF::from(ItemNeighbours::new())),
+        Arc::new(AggregateUDF::from(ItemcfCandidates::new())),
     ]
 }
 
