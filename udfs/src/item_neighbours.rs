@@ -34,6 +34,7 @@ use datafusion::logical_expr::{
 };
 
 use crate::args::{float64s, int_literal, int64s, string_literal};
+use crate::held_groups::HeldGroups;
 use crate::id_map::IdMap;
 use crate::lists::{list_array, list_of, list_parts};
 use crate::one_group::OneGroup;
@@ -318,12 +319,10 @@ struct Scratch {
 
 struct NeighboursGroups {
     settings: Settings,
-    held: Vec<Held>,
+    held: HeldGroups<Held>,
     heads: Vec<GroupHead>,
-    sources: Vec<Vec<(u32, u32)>>,
     gathered: Gathered,
     scratch: Scratch,
-    held_bytes: usize,
 }
 
 /// The id / x / norm2 columns of basket entries.
@@ -345,39 +344,37 @@ impl NeighboursGroups {
     fn new(settings: Settings) -> Self {
         Self {
             settings,
-            held: Vec::new(),
+            held: HeldGroups::default(),
             heads: Vec::new(),
-            sources: Vec::new(),
             gathered: Gathered::default(),
             scratch: Scratch::default(),
-            held_bytes: 0,
         }
     }
 
     fn resize(&mut self, total_num_groups: usize) {
         self.heads.resize_with(total_num_groups, GroupHead::default);
-        self.sources.resize_with(total_num_groups, Vec::new);
+        self.held.resize(total_num_groups);
     }
 
+    /// Keeps a batch; a kept row also tells its group's bucket and user count.
     fn hold(
         &mut self,
         held: Held,
+        arrays: &[ArrayRef],
         valid: impl Fn(usize) -> bool,
         group_indices: &[usize],
-        bytes: usize,
     ) {
-        let h = self.held.len() as u32;
-        for (row, g) in group_indices.iter().enumerate() {
-            if valid(row) && held.row_valid(row) {
-                self.heads[*g] = GroupHead {
+        let heads = &mut self.heads;
+        self.held.hold(held, arrays, group_indices, |held, row, g| {
+            let keep = valid(row) && held.row_valid(row);
+            if keep {
+                heads[g] = GroupHead {
                     bucket: Some(held.buckets.value(row)),
                     users: held.users.value(row),
                 };
-                self.sources[*g].push((h, row as u32));
             }
-        }
-        self.held_bytes += bytes;
-        self.held.push(held);
+            keep
+        });
     }
 
     /// Copies one group's baskets into `self.gathered`.
@@ -385,7 +382,7 @@ impl NeighboursGroups {
         let out = &mut self.gathered;
         out.clear();
         for &(h, row) in sources {
-            let held = &self.held[h as usize];
+            let held = &self.held.batches[h as usize];
             let row = row as usize;
             for basket in held.row_start[row]..held.row_start[row + 1] {
                 let (lo, hi) = (held.entry_start[basket], held.entry_start[basket + 1]);
@@ -497,16 +494,8 @@ impl NeighboursGroups {
     fn take(&mut self, emit_to: EmitTo) -> (Vec<GroupHead>, Vec<Vec<(u32, u32)>>) {
         (
             emit_to.take_needed(&mut self.heads),
-            emit_to.take_needed(&mut self.sources),
+            self.held.take(emit_to),
         )
-    }
-
-    /// Once every group is emitted nothing refers to the held batches any more.
-    fn release_if_done(&mut self) {
-        if self.heads.is_empty() {
-            self.held.clear();
-            self.held_bytes = 0;
-        }
     }
 
     fn neighbour_lists(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
@@ -519,7 +508,7 @@ impl NeighboursGroups {
             self.product(head, &mut out);
             lengths.push(out.anchor.len() - before);
         }
-        self.release_if_done();
+        self.held.release_if_done();
         let values = StructArray::new(
             output_fields(),
             vec![
@@ -557,7 +546,7 @@ impl NeighboursGroups {
             xs.extend_from_slice(&g.xs);
             norms.extend_from_slice(&g.norms);
         }
-        self.release_if_done();
+        self.held.release_if_done();
         let entries = StructArray::new(
             entry_fields(),
             vec![
@@ -618,8 +607,7 @@ impl GroupsAccumulator for NeighboursGroups {
             opt_filter.is_none_or(|f| f.is_valid(row) && f.value(row))
                 && nulls.as_ref().is_none_or(|n| n.is_valid(row))
         };
-        let bytes = values.iter().map(|a| a.get_array_memory_size()).sum();
-        self.hold(held, valid, group_indices, bytes);
+        self.hold(held, values, valid, group_indices);
         Ok(())
     }
 
@@ -657,8 +645,7 @@ impl GroupsAccumulator for NeighboursGroups {
             xs,
             norms,
         };
-        let bytes = values.iter().map(|a| a.get_array_memory_size()).sum();
-        self.hold(held, |_| true, group_indices, bytes);
+        self.hold(held, values, |_| true, group_indices);
         Ok(())
     }
 
@@ -685,15 +672,10 @@ impl GroupsAccumulator for NeighboursGroups {
     fn size(&self) -> usize {
         let s = &self.scratch;
         let scratch = s.slot_id.capacity() * 40 + s.slot_of.capacity() * 16 + s.own.capacity() * 16;
-        self.held_bytes
+        self.held.size()
             + scratch
             + self.gathered.ids.capacity() * 24
             + self.heads.capacity() * std::mem::size_of::<GroupHead>()
-            + self
-                .sources
-                .iter()
-                .map(|s| s.capacity() * 8 + 24)
-                .sum::<usize>()
     }
 }
 

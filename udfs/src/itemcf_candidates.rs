@@ -28,6 +28,7 @@ use datafusion::logical_expr::{
 use datafusion::physical_expr::expressions::Literal;
 
 use crate::args::{float64s, int_literal, int64s};
+use crate::held_groups::HeldGroups;
 use crate::id_map::IdMap;
 use crate::lists::{list_array, list_of, list_parts};
 use crate::one_group::OneGroup;
@@ -190,33 +191,19 @@ struct Held {
 
 struct CandidateGroups {
     settings: Settings,
-    held: Vec<Held>,
-    sources: Vec<Vec<(u32, u32)>>,
+    held: HeldGroups<Held>,
     sums: IdMap<i64>,
     liked: Vec<i64>,
-    held_bytes: usize,
 }
 
 impl CandidateGroups {
     fn new(settings: Settings) -> Self {
         Self {
             settings,
-            held: Vec::new(),
-            sources: Vec::new(),
+            held: HeldGroups::default(),
             sums: IdMap::default(),
             liked: Vec::new(),
-            held_bytes: 0,
         }
-    }
-
-    fn hold(&mut self, held: Held, valid: impl Fn(usize) -> bool, group_indices: &[usize]) {
-        let h = self.held.len() as u32;
-        for (row, g) in group_indices.iter().enumerate() {
-            if valid(row) {
-                self.sources[*g].push((h, row as u32));
-            }
-        }
-        self.held.push(held);
     }
 
     /// Sums one user's candidates into `self.sums` and collects their likes.
@@ -224,7 +211,7 @@ impl CandidateGroups {
         self.sums.clear();
         self.liked.clear();
         for &(h, row) in sources {
-            let held = &self.held[h as usize];
+            let held = &self.held.batches[h as usize];
             let row = row as usize;
             let liked = &held.liked.values()[held.liked_start[row]..held.liked_start[row + 1]];
             self.liked.extend_from_slice(liked);
@@ -237,20 +224,9 @@ impl CandidateGroups {
         }
     }
 
-    fn take(&mut self, emit_to: EmitTo) -> Vec<Vec<(u32, u32)>> {
-        emit_to.take_needed(&mut self.sources)
-    }
-
-    fn release_if_done(&mut self) {
-        if self.sources.is_empty() {
-            self.held.clear();
-            self.held_bytes = 0;
-        }
-    }
-
     fn top_lists(&mut self, emit_to: EmitTo) -> ArrayRef {
         let Settings { k, exclude_liked } = self.settings;
-        let groups = self.take(emit_to);
+        let groups = self.held.take(emit_to);
         let (mut ids, mut scores, mut ranks) = (Vec::new(), Vec::new(), Vec::new());
         let mut lengths = Vec::with_capacity(groups.len());
         let mut best: Vec<(f64, i64)> = Vec::new();
@@ -277,7 +253,7 @@ impl CandidateGroups {
             }
             lengths.push(best.len());
         }
-        self.release_if_done();
+        self.held.release_if_done();
         let values = StructArray::new(
             output_fields(),
             vec![
@@ -292,7 +268,7 @@ impl CandidateGroups {
 
     /// Partial states: each user's likes and summed (not yet ranked) candidates.
     fn partial_states(&mut self, emit_to: EmitTo) -> Vec<ArrayRef> {
-        let groups = self.take(emit_to);
+        let groups = self.held.take(emit_to);
         let (mut liked, mut liked_lengths) = (Vec::new(), Vec::new());
         let (mut ids, mut sums, mut lengths) = (Vec::new(), Vec::new(), Vec::new());
         for sources in &groups {
@@ -305,7 +281,7 @@ impl CandidateGroups {
                 sums.push(*sum);
             }
         }
-        self.release_if_done();
+        self.held.release_if_done();
         vec![
             list_array(
                 DataType::Int64,
@@ -330,7 +306,7 @@ impl GroupsAccumulator for CandidateGroups {
         opt_filter: Option<&BooleanArray>,
         total_num_groups: usize,
     ) -> Result<()> {
-        self.sources.resize_with(total_num_groups, Vec::new);
+        self.held.resize(total_num_groups);
         let rows = values[1].len();
         let liked = int64s(&values[1])?;
         // A like without a similarity list still counts as liked (NULL list: no entries).
@@ -362,14 +338,9 @@ impl GroupsAccumulator for CandidateGroups {
             ids,
             sums,
         };
-        self.held_bytes += values
-            .iter()
-            .map(|a| a.get_array_memory_size())
-            .sum::<usize>();
-        let valid = |row: usize| {
+        self.held.hold(held, values, group_indices, |_, row, _| {
             opt_filter.is_none_or(|f| f.is_valid(row) && f.value(row)) && liked.is_valid(row)
-        };
-        self.hold(held, valid, group_indices);
+        });
         Ok(())
     }
 
@@ -379,7 +350,7 @@ impl GroupsAccumulator for CandidateGroups {
         group_indices: &[usize],
         total_num_groups: usize,
     ) -> Result<()> {
-        self.sources.resize_with(total_num_groups, Vec::new);
+        self.held.resize(total_num_groups);
         let (liked_start, _, liked) = list_parts(&values[0])?;
         let (entry_start, _, ids) = list_parts(&values[1])?;
         let (sum_start, _, sums) = list_parts(&values[2])?;
@@ -394,11 +365,7 @@ impl GroupsAccumulator for CandidateGroups {
             ids: int64s(&ids)?,
             sums: int64s(&sums)?.values().to_vec(),
         };
-        self.held_bytes += values
-            .iter()
-            .map(|a| a.get_array_memory_size())
-            .sum::<usize>();
-        self.hold(held, |_| true, group_indices);
+        self.held.hold(held, values, group_indices, |_, _, _| true);
         Ok(())
     }
 
@@ -422,14 +389,7 @@ impl GroupsAccumulator for CandidateGroups {
     }
 
     fn size(&self) -> usize {
-        self.held_bytes
-            + self.sums.capacity() * 16
-            + self.liked.capacity() * 8
-            + self
-                .sources
-                .iter()
-                .map(|s| s.capacity() * 8 + 24)
-                .sum::<usize>()
+        self.held.size() + self.sums.capacity() * 16 + self.liked.capacity() * 8
     }
 }
 

@@ -11,6 +11,7 @@ use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 
 mod args;
+mod held_groups;
 mod id_map;
 mod item_neighbours;
 mod itemcf_candidates;
