@@ -19,6 +19,7 @@ pub mod job;
 pub mod manifest;
 pub mod model;
 pub mod params;
+pub mod parquet_file;
 pub mod progress;
 pub mod project;
 pub mod quality;

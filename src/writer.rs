@@ -22,20 +22,23 @@ use datafusion::execution::SendableRecordBatchStream;
 use futures::StreamExt;
 use object_store::ObjectStoreExt;
 use object_store::buffered::BufWriter;
-use parquet::arrow::AsyncArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
 use crate::manifest::{FileEntry, MANIFEST_FILE, PartitionManifest};
+use crate::parquet_file::ParquetFileWriter;
 use crate::storage::{Conditional, Storage, partition_name};
 
 pub const STAGING_DIR: &str = "_staging";
+
+/// Rows per Parquet row group.
+pub const ROW_GROUP_ROWS: usize = 256 * 1024;
 
 /// Parquet properties of every file liverec writes.
 pub fn writer_properties() -> WriterProperties {
     WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
-        .set_max_row_group_row_count(Some(256 * 1024))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_created_by(format!("liverec {}", crate::manifest::LIVEREC_VERSION))
         .build()
 }
@@ -132,20 +135,12 @@ impl StagedPartition {
     }
 
     /// A Parquet writer for a new data file `name` of this partition.
-    pub fn file_writer(
-        &self,
-        name: &str,
-        schema: SchemaRef,
-    ) -> Result<AsyncArrowWriter<BufWriter>> {
+    pub fn file_writer(&self, name: &str, schema: SchemaRef) -> Result<ParquetFileWriter> {
         open_file(&self.staging, &self.object_name(name), schema)
     }
 
     /// Closes a writer opened by [`Self::file_writer`] and records the file.
-    pub async fn finish_file(
-        &mut self,
-        name: &str,
-        writer: AsyncArrowWriter<BufWriter>,
-    ) -> Result<()> {
+    pub async fn finish_file(&mut self, name: &str, writer: ParquetFileWriter) -> Result<()> {
         let entry = close_file(&self.staging, &self.object_name(name), writer).await?;
         self.files.push(entry);
         Ok(())
@@ -425,19 +420,15 @@ async fn write_file(
 }
 
 /// A Parquet writer for a new file `name` under `dir`.
-fn open_file(dir: &Storage, name: &str, schema: SchemaRef) -> Result<AsyncArrowWriter<BufWriter>> {
+fn open_file(dir: &Storage, name: &str, schema: SchemaRef) -> Result<ParquetFileWriter> {
     let sink = BufWriter::new(dir.store.clone(), dir.at(name).loc.store_path());
-    AsyncArrowWriter::try_new(sink, schema, Some(writer_properties()))
+    ParquetFileWriter::try_new(sink, schema)
         .with_context(|| format!("cannot start Parquet file {name}"))
 }
 
 /// Finishes a file opened by [`open_file`] and describes it (rows from its footer, bytes
 /// from the store).
-async fn close_file(
-    dir: &Storage,
-    name: &str,
-    writer: AsyncArrowWriter<BufWriter>,
-) -> Result<FileEntry> {
+async fn close_file(dir: &Storage, name: &str, writer: ParquetFileWriter) -> Result<FileEntry> {
     let loc = dir.at(name).loc;
     let meta = writer
         .close()

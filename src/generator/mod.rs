@@ -17,7 +17,6 @@ use std::collections::BTreeMap;
 use anyhow::{Result, bail};
 use arrow::datatypes::SchemaRef;
 use chrono::{Days, NaiveDate, Utc};
-use parquet::arrow::AsyncArrowWriter;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -87,7 +86,7 @@ struct TableSink {
     contract: &'static TableContract,
     schema: SchemaRef,
     part: StagedPartition,
-    writer: Option<AsyncArrowWriter<object_store::buffered::BufWriter>>,
+    writer: Option<crate::parquet_file::ParquetFileWriter>,
 }
 
 impl TableSink {
