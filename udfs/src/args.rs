@@ -25,6 +25,14 @@ pub fn int_literal(args: &AccumulatorArgs, i: usize) -> Option<i64> {
     }
 }
 
+/// Argument `i` as a boolean literal.
+pub fn bool_literal(args: &AccumulatorArgs, i: usize) -> Option<bool> {
+    match literal(args, i)? {
+        ScalarValue::Boolean(Some(b)) => Some(b),
+        _ => None,
+    }
+}
+
 /// Argument `i` as a string literal, whatever its string encoding.
 pub fn string_literal(args: &AccumulatorArgs, i: usize) -> Option<String> {
     match literal(args, i)? {

@@ -38,6 +38,7 @@ use crate::held_groups::HeldGroups;
 use crate::id_map::IdMap;
 use crate::lists::{list_array, list_of, list_parts};
 use crate::one_group::OneGroup;
+use crate::top_k::keep_top_k;
 
 /// Fixed point of the weighted sums (as sql/itemcf/reference/sim.sql's ROUND(… * 1e9)).
 const UNIT: f64 = 1e9;
@@ -472,14 +473,7 @@ impl NeighboursGroups {
                     s.candidates.push((score, s.slot_id[bi], co));
                 }
             }
-            // Score descending (NaN first, as ORDER BY … DESC), then neighbour id ascending.
-            let order =
-                |x: &(f64, i64, i64), y: &(f64, i64, i64)| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1));
-            if s.candidates.len() > k {
-                s.candidates.select_nth_unstable_by(k - 1, order);
-                s.candidates.truncate(k);
-            }
-            s.candidates.sort_unstable_by(order);
+            keep_top_k(&mut s.candidates, k, |c| (c.0, c.1));
             let anchor = s.slot_id[a as usize];
             for (rank, &(score, neighbor, co)) in s.candidates.iter().enumerate() {
                 out.anchor.push(anchor);

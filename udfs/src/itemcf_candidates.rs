@@ -20,18 +20,18 @@ use arrow::array::{
 };
 use arrow::buffer::NullBuffer;
 use arrow::datatypes::{DataType, Field, FieldRef, Fields};
-use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
+use datafusion::common::{Result, exec_err, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
     Accumulator, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, TypeSignature, Volatility,
 };
-use datafusion::physical_expr::expressions::Literal;
 
-use crate::args::{float64s, int_literal, int64s};
+use crate::args::{bool_literal, float64s, int_literal, int64s};
 use crate::held_groups::HeldGroups;
 use crate::id_map::IdMap;
 use crate::lists::{list_array, list_of, list_parts};
 use crate::one_group::OneGroup;
+use crate::top_k::keep_top_k;
 
 /// Fixed point of the summed scores (as the reference SQL's ROUND(score * 1e12)).
 const UNIT: f64 = 1e12;
@@ -163,14 +163,8 @@ impl Settings {
                 );
             }
         };
-        let exclude_liked = match args
-            .exprs
-            .get(3)
-            .and_then(|e| e.downcast_ref::<Literal>())
-            .map(|lit| lit.value().clone())
-        {
-            Some(ScalarValue::Boolean(Some(b))) => b,
-            _ => return exec_err!("itemcf_candidates: exclude_liked must be a boolean literal"),
+        let Some(exclude_liked) = bool_literal(args, 3) else {
+            return exec_err!("itemcf_candidates: exclude_liked must be a boolean literal");
         };
         Ok(Self { k, exclude_liked })
     }
@@ -239,13 +233,7 @@ impl CandidateGroups {
             }
             best.clear();
             best.extend(self.sums.iter().map(|(id, sum)| (*sum as f64 / UNIT, *id)));
-            // Score descending (NaN first, as ORDER BY … DESC), then id ascending.
-            let order = |x: &(f64, i64), y: &(f64, i64)| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1));
-            if best.len() > k {
-                best.select_nth_unstable_by(k - 1, order);
-                best.truncate(k);
-            }
-            best.sort_unstable_by(order);
+            keep_top_k(&mut best, k, |b| *b);
             for (rank, (score, id)) in best.iter().enumerate() {
                 ids.push(*id);
                 scores.push(*score);

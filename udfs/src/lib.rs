@@ -19,6 +19,7 @@ mod latest_k;
 mod lists;
 mod one_group;
 mod sample_unit;
+mod top_k;
 mod ts_in_day;
 
 pub use item_neighbours::ItemNeighbours;
