@@ -20,7 +20,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use crate::contract;
 use crate::engine::{self, EngineOptions};
-use crate::job::{JobSpec, Root};
+use crate::job::{InputSpec, JobSpec, Root};
 use crate::manifest::{InputEntry, LIVEREC_VERSION, PartitionManifest, schema_entries};
 use crate::params::{self, ParamValue, Params};
 use crate::project;
@@ -118,6 +118,15 @@ pub async fn query(
         .with_context(|| format!("binding parameters of sql/{sql_path}"))
 }
 
+/// `run_job` as a boxed `Send` future, for a builtin that runs its sub-jobs as tasks of their
+/// own: through the builtins the call is recursive, and a named `dyn Send` type ends the
+/// cycle the compiler would otherwise have to see through.
+pub fn run_job_task(
+    req: RunRequest,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<RunReport>> + Send>> {
+    Box::pin(run_job(req))
+}
+
 pub async fn run_job(req: RunRequest) -> Result<RunReport> {
     let job = &req.job;
     let mut params =
@@ -147,12 +156,11 @@ pub async fn run_job(req: RunRequest) -> Result<RunReport> {
         .engine
         .timeout
         .map(|limit| tokio::time::Instant::now() + limit);
-    let mut inputs = Vec::new();
+    let root_of = |spec: &InputSpec| match spec.from {
+        Root::Input => &input_root,
+        Root::Output => &output_root,
+    };
     for spec in &job.inputs {
-        let root = match spec.from {
-            Root::Input => &input_root,
-            Root::Output => &output_root,
-        };
         if job.features_before_date && spec.window(&params)?.1 >= 0 {
             bail!(
                 "job `{}`: input `{}` window reaches --date, but features must come from days before it",
@@ -160,15 +168,30 @@ pub async fn run_job(req: RunRequest) -> Result<RunReport> {
                 spec.table
             );
         }
-        let registering =
-            register_input(&ctx, spec, root, &output_root, &req, &params, max_missing);
-        // The run's deadline covers the data-quality scans of its inputs too.
-        let entry = match deadline {
-            None => registering.await?,
-            Some(at) => tokio::time::timeout_at(at, registering)
-                .await
-                .map_err(|_| timed_out(job, &req))??,
-        };
+    }
+    // All inputs at once (listings, footers, recorded quality checks are small reads that
+    // would otherwise wait on each other); results and errors are taken in declaration order.
+    let registering = futures::future::join_all(job.inputs.iter().map(|spec| {
+        register_input(
+            &ctx,
+            spec,
+            root_of(spec),
+            &output_root,
+            &req,
+            &params,
+            max_missing,
+        )
+    }));
+    // The run's deadline covers the data-quality scans of its inputs too.
+    let registered = match deadline {
+        None => registering.await,
+        Some(at) => tokio::time::timeout_at(at, registering)
+            .await
+            .map_err(|_| timed_out(job, &req))?,
+    };
+    let mut inputs = Vec::new();
+    for (spec, entry) in job.inputs.iter().zip(registered) {
+        let entry = entry?;
         if job.features_before_date && entry.partitions.iter().any(|d| *d >= req.date) {
             bail!(
                 "leakage: job `{}` read {} partitions on or after {}",
@@ -178,7 +201,7 @@ pub async fn run_job(req: RunRequest) -> Result<RunReport> {
             );
         }
         if spec.lineage_before_date {
-            check_lineage(root, spec, &entry, req.date, &params).await?;
+            check_lineage(root_of(spec), spec, &entry, req.date, &params).await?;
         }
         inputs.push(entry);
     }
@@ -572,18 +595,24 @@ async fn register_input(
         .iter()
         .flat_map(|(_, part, files)| files.iter().map(move |m| (part, m)))
         .collect();
-    let footers: Vec<contract::Footer> = futures::stream::iter(files.iter().map(|(part, meta)| {
-        let store = part.store.clone();
-        let meta = (*meta).clone();
-        let name = part
-            .loc
-            .join(meta.location.filename().unwrap_or_default())
-            .to_string();
-        async move { contract::read_footer(store, &meta, &name).await }
-    }))
-    .buffered(8)
-    .try_collect()
-    .await?;
+    // The reads are built first (owned), so the stream's type holds no closure over borrowed
+    // pairs and the job's future stays `Send`.
+    let reads: Vec<_> = files
+        .iter()
+        .map(|(part, meta)| {
+            let store = part.store.clone();
+            let meta = (*meta).clone();
+            let name = part
+                .loc
+                .join(meta.location.filename().unwrap_or_default())
+                .to_string();
+            async move { contract::read_footer(store, &meta, &name).await }
+        })
+        .collect();
+    let footers: Vec<contract::Footer> = futures::stream::iter(reads)
+        .buffered(8)
+        .try_collect()
+        .await?;
     let schema = match contract {
         Some(c) => {
             for ((part, meta), found) in files.iter().zip(&footers) {
