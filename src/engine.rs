@@ -74,14 +74,19 @@ pub fn session_config(opts: &EngineOptions) -> SessionConfig {
 
 /// The settings liverec adds on top of either mode's defaults.
 pub fn apply_liverec_options(config: SessionConfig, target_partitions: usize) -> SessionConfig {
+    // Batches of 32 Ki rows (default 8 Ki): the jobs are joins and aggregations over a few
+    // million narrow rows, where per-batch costs (hashing set-up, take/concat, sort-merge
+    // cursors) add up; medium training set 13.3 → 12.2 s, item-CF 4.45 → 3.9 s, identical
+    // outputs (docs/benchmarks.md).
     let mut config = config
+        .with_batch_size(32 * 1024)
         .with_target_partitions(target_partitions)
         .with_information_schema(true);
     let o = config.options_mut();
     o.execution.parquet.schema_force_view_types = false;
     o.sql_parser.map_string_types_to_utf8view = false;
     // Give up on a partial aggregation that barely reduces after 10 k rows (default 100 k):
-    // heat's per-(anchor, role, user) dedup keeps 81 % of its rows, and its partial stage
+    // heat's per-(anchor, user) aggregation keeps most of its rows, and its partial stage
     // cost more than it saved (heat 34 → 30 ms on medium; training set and item-CF
     // unchanged within noise, docs/benchmarks.md).
     o.execution.skip_partial_aggregation_probe_rows_threshold = 10_000;
