@@ -146,27 +146,41 @@ def main():
     ap.add_argument("--profile-days", type=int, default=7)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--cleaned", help="liverec's output root: read its cleaned copies of input days")
+    ap.add_argument("--repeat", type=int, default=1, help="runs of each job; the median is reported")
     a = ap.parse_args()
     if a.cleaned:
         CLEANED["input"], CLEANED["output"] = a.input, a.cleaned
     end = dt.date.fromisoformat(a.end)
-    con = duckdb.connect()
-    con.execute(f"SET threads = {a.threads}")
-    con.execute("SET TimeZone = 'UTC'")
-    report = {"duckdb": duckdb.__version__, "threads": a.threads, "jobs": {}}
+    report = {"duckdb": duckdb.__version__, "threads": a.threads, "repeat": a.repeat, "jobs": {}}
 
-    t0 = time.perf_counter()
-    report["jobs"]["heat"] = {"rows": heat(con, a.input, a.out, end)}
-    report["jobs"]["heat"]["seconds"] = round(time.perf_counter() - t0, 3)
-    t0 = time.perf_counter()
-    totals = {}
-    for k in range(a.label_days - 1, -1, -1):
-        for t, n in profiles_and_samples(con, a.input, a.out, end - dt.timedelta(days=k), a.profile_days).items():
-            totals[t] = totals.get(t, 0) + n
-    report["jobs"]["training_set"] = {"rows": totals, "seconds": round(time.perf_counter() - t0, 3)}
-    t0 = time.perf_counter()
-    report["jobs"]["itemcf"] = {"rows": itemcf(con, a.input, a.out, end)}
-    report["jobs"]["itemcf"]["seconds"] = round(time.perf_counter() - t0, 3)
+    def connect():
+        # A fresh database per run, as each liverec run is a fresh process.
+        con = duckdb.connect()
+        con.execute(f"SET threads = {a.threads}")
+        con.execute("SET TimeZone = 'UTC'")
+        return con
+
+    def training_set(con):
+        totals = {}
+        for k in range(a.label_days - 1, -1, -1):
+            for t, n in profiles_and_samples(con, a.input, a.out, end - dt.timedelta(days=k), a.profile_days).items():
+                totals[t] = totals.get(t, 0) + n
+        return totals
+
+    jobs = [("heat", lambda con: heat(con, a.input, a.out, end)),
+            ("training_set", training_set),
+            ("itemcf", lambda con: itemcf(con, a.input, a.out, end))]
+    for name, job in jobs:
+        runs = []
+        for _ in range(a.repeat):
+            con = connect()
+            t0 = time.perf_counter()
+            rows = job(con)
+            runs.append(round(time.perf_counter() - t0, 4))
+            con.close()
+        report["jobs"][name] = {"rows": rows, "seconds": sorted(runs)[len(runs) // 2]}
+        if a.repeat > 1:
+            report["jobs"][name]["runs"] = runs
     report["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     json.dump(report, sys.stdout, indent=2)
     print()

@@ -102,6 +102,10 @@ enum Command {
         /// Skip the three model-training jobs.
         #[arg(long)]
         no_models: bool,
+        /// Run each job compared with DuckDB (and the peer's side of it) this many times and
+        /// report the median: one run of a 30 ms job on a shared machine is mostly noise.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=50))]
+        repeat: u16,
         /// Also write the report here (it is always written to DATA/SCALE/bench.json).
         #[arg(long)]
         json: Option<PathBuf>,
@@ -630,6 +634,7 @@ async fn dispatch(command: Command) -> Result<()> {
             python,
             peer_script,
             no_models,
+            repeat,
             json,
         } => {
             let scale_name = format!("{scale:?}").to_lowercase();
@@ -641,6 +646,7 @@ async fn dispatch(command: Command) -> Result<()> {
                 python: python.filter(|p| p != "none"),
                 peer_script,
                 models: !no_models,
+                repeat: repeat as usize,
             };
             let report = tokio::task::spawn_blocking(move || crate::bench::run(&opts)).await??;
             crate::bench::print(&report);

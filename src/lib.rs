@@ -6,6 +6,7 @@
 //! builder (`engine`), one storage seam (`storage`), one atomic writer (`writer`), the job
 //! runner (`runner`), the input contract (`contract`) and row-level data quality (`quality`) and the data generator (`generator`).
 
+pub mod allocator;
 pub mod bench;
 pub mod builtin;
 pub mod cli;

@@ -1,5 +1,6 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    liverec::allocator::tune();
     liverec::cli::main()
 }

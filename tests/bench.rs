@@ -20,6 +20,8 @@ fn bench_small_measures_every_job_and_checks_the_peer_did_the_same_work() {
         &python,
         "--peer-script",
         &s(&script),
+        "--repeat",
+        "3",
     ]);
     assert!(stdout.contains("peak RSS of any job"), "{stdout}");
     let report: serde_json::Value =
@@ -50,6 +52,12 @@ fn bench_small_measures_every_job_and_checks_the_peer_did_the_same_work() {
             "train_gbdt_lr"
         ]
     );
+    for j in &jobs[3..] {
+        assert!(
+            j.get("job_seconds_runs").is_none(),
+            "only compared jobs repeat: {j}"
+        );
+    }
     for j in jobs {
         assert!(j["seconds"].as_f64().unwrap() > 0.0, "{j}");
         // The job's own time (compared with DuckDB's) excludes process start-up.
@@ -62,8 +70,29 @@ fn bench_small_measures_every_job_and_checks_the_peer_did_the_same_work() {
         assert!(j["rows_in"].as_u64().unwrap() > 0, "{j}");
         assert!(j["rows_out"].as_u64().unwrap() > 0, "{j}");
     }
-    // The three jobs DuckDB also runs: timed, and the same row counts (and item-CF sums).
+    // The three jobs DuckDB also runs: timed three times on both sides (the median run
+    // reported), and the same row counts (and item-CF sums).
     for j in &jobs[..3] {
+        let runs: Vec<f64> = j["job_seconds_runs"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no runs: {j}"))
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect();
+        let mut sorted = runs.clone();
+        sorted.sort_by(f64::total_cmp);
+        assert_eq!(runs.len(), 3, "{j}");
+        assert_eq!(j["job_seconds"].as_f64().unwrap(), sorted[1], "{j}");
+        let peer = &report["duckdb"]["jobs"][j["job"].as_str().unwrap()];
+        let mut peer_runs: Vec<f64> = peer["runs"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no peer runs: {peer}"))
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect();
+        peer_runs.sort_by(f64::total_cmp);
+        assert_eq!(peer_runs.len(), 3, "{peer}");
+        assert_eq!(j["duckdb_seconds"].as_f64().unwrap(), peer_runs[1], "{j}");
         assert!(j["duckdb_seconds"].as_f64().unwrap() > 0.0, "{j}");
         assert!(j["ratio_to_duckdb"].as_f64().unwrap() > 0.0, "{j}");
         assert_eq!(j["same_work"], true, "{j}");
