@@ -146,15 +146,14 @@ def main():
     ap.add_argument("--profile-days", type=int, default=7)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--cleaned", help="liverec's output root: read its cleaned copies of input days")
-    ap.add_argument("--repeat", type=int, default=1, help="runs of each job; the median is reported")
     a = ap.parse_args()
     if a.cleaned:
         CLEANED["input"], CLEANED["output"] = a.input, a.cleaned
     end = dt.date.fromisoformat(a.end)
-    report = {"duckdb": duckdb.__version__, "threads": a.threads, "repeat": a.repeat, "jobs": {}}
+    report = {"duckdb": duckdb.__version__, "threads": a.threads, "jobs": {}}
 
     def connect():
-        # A fresh database per run, as each liverec run is a fresh process.
+        # A fresh database per job (each liverec job is a process of its own).
         con = duckdb.connect()
         con.execute(f"SET threads = {a.threads}")
         con.execute("SET TimeZone = 'UTC'")
@@ -171,16 +170,11 @@ def main():
             ("training_set", training_set),
             ("itemcf", lambda con: itemcf(con, a.input, a.out, end))]
     for name, job in jobs:
-        runs = []
-        for _ in range(a.repeat):
-            con = connect()
-            t0 = time.perf_counter()
-            rows = job(con)
-            runs.append(round(time.perf_counter() - t0, 4))
-            con.close()
-        report["jobs"][name] = {"rows": rows, "seconds": sorted(runs)[len(runs) // 2]}
-        if a.repeat > 1:
-            report["jobs"][name]["runs"] = runs
+        con = connect()
+        t0 = time.perf_counter()
+        rows = job(con)
+        report["jobs"][name] = {"rows": rows, "seconds": round(time.perf_counter() - t0, 4)}
+        con.close()
     report["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     json.dump(report, sys.stdout, indent=2)
     print()

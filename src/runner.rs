@@ -110,12 +110,19 @@ pub async fn query(
         .with_allow_ddl(false)
         .with_allow_dml(false)
         .with_allow_statements(false);
+    let started = std::time::Instant::now();
     let df = ctx
         .sql_with_options(&text, options)
         .await
         .with_context(|| format!("planning sql/{sql_path}"))?;
-    df.with_param_values(values.clone())
-        .with_context(|| format!("binding parameters of sql/{sql_path}"))
+    let df = df
+        .with_param_values(values.clone())
+        .with_context(|| format!("binding parameters of sql/{sql_path}"))?;
+    tracing::debug!(
+        seconds = started.elapsed().as_secs_f64(),
+        "logical plan of sql/{sql_path}"
+    );
+    Ok(df)
 }
 
 /// `run_job` as a boxed `Send` future, for a builtin that runs its sub-jobs as tasks of their
@@ -464,7 +471,14 @@ async fn write_output(
             .await?;
         return Ok(Some(batches));
     }
-    let streams = df.execute_stream_partitioned().await?;
+    let started = std::time::Instant::now();
+    let task = Arc::new(df.task_ctx());
+    let plan = df.create_physical_plan().await?;
+    tracing::debug!(
+        seconds = started.elapsed().as_secs_f64(),
+        "optimized and physical plan"
+    );
+    let streams = datafusion::physical_plan::execute_stream_partitioned(plan, task)?;
     part.write_streams(schema.clone(), streams).await?;
     Ok(None)
 }
