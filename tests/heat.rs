@@ -374,3 +374,55 @@ fn a_killed_run_leaves_the_old_partition_or_the_new_one() {
     run_ok(&heat_args(&i, &o, &[]));
     assert_heat_matches(&output, &input, (1.0, 5.0, 2.0));
 }
+
+#[test]
+fn the_peers_reference_heat_query_gives_the_same_ranking() {
+    // bench/duckdb_peer.py runs sql/heat/reference/heat.sql (DuckDB's fastest form of the
+    // same ranking): run it as the job's query and require the job's rows.
+    let (tmp, input, output) = setup(3);
+    let home = tmp.path().join("home");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for dir in ["jobs", "sql", "workflows"] {
+        common::dirty::copy_tree(&root.join(dir), &home.join(dir));
+    }
+    std::fs::copy(
+        root.join("sql/heat/reference/heat.sql"),
+        home.join("sql/heat/heat.sql"),
+    )
+    .unwrap();
+    let (i, o) = (s(&input), s(&output));
+    run_ok(&heat_args(&i, &o, &[]));
+    let job_rows = read_dir(&output.join(format!("heat/dt={DAY}")));
+    let reference_out = tmp.path().join("reference-out");
+    let r = s(&reference_out);
+    let args = heat_args(&i, &r, &[]);
+    let out = liverec()
+        .env("LIVEREC_HOME", &home)
+        .args(&args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reference_rows = read_dir(&reference_out.join(format!("heat/dt={DAY}")));
+    let rows = |batches: &[arrow::array::RecordBatch]| -> Vec<String> {
+        batches
+            .iter()
+            .flat_map(|b| {
+                (0..b.num_rows()).map(move |r| {
+                    b.columns()
+                        .iter()
+                        .map(|c| arrow::util::display::array_value_to_string(c, r).unwrap())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+            })
+            .collect()
+    };
+    let (ours, theirs) = (rows(&job_rows), rows(&reference_rows));
+    assert!(ours.len() > 10, "{} rows", ours.len());
+    assert_eq!(ours, theirs);
+    assert_heat_matches(&reference_out, &input, (1.0, 5.0, 2.0));
+}

@@ -2,10 +2,11 @@
 --   heat = w_viewers * viewers + w_gifters * gifters + w_interactors * interactors
 -- Each count is of distinct users on that day; an event's day is its dt partition.
 -- Ties are broken by anchor_id so ranks are deterministic.
--- One pass: watches and interactions become (anchor, user, role bit) rows; one aggregation per
--- (anchor, user) ORs the roles together, and a second counts each bit per anchor. (Three COUNT
--- DISTINCTs joined back together took 25% longer on medium; a dedup of (anchor, role, user)
--- triples, 10% longer: docs/benchmarks.md.)
+-- One pass: watches and interactions become (anchor, user, role) rows, and one aggregation
+-- per anchor counts distinct users of each role (DataFusion counts distinct integers
+-- vectorised). Slower here, all with the same rows (docs/benchmarks.md): three COUNT
+-- DISTINCTs joined back together; a dedup of (anchor, role, user) triples; OR-ing role bits
+-- per (anchor, user) — the last is sql/heat/reference/heat.sql, DuckDB's fastest form.
 WITH events AS (
     SELECT anchor_id, user_id, 1 AS role
     FROM watches
@@ -15,17 +16,13 @@ WITH events AS (
     FROM interactions
     WHERE dt = $date AND kind IN ('gift', 'comment', 'like', 'share', 'follow')
 ),
-user_roles AS (
-    -- Bit 1: watched; 2: sent a gift; 4: commented, liked, shared or followed.
-    SELECT anchor_id, user_id, bit_or(role) AS roles FROM events GROUP BY anchor_id, user_id
-),
 counts AS (
     SELECT
         anchor_id,
-        SUM(roles & 1) AS viewers,
-        SUM((roles & 2) >> 1) AS gifters,
-        SUM((roles & 4) >> 2) AS interactors
-    FROM user_roles
+        COUNT(DISTINCT CASE WHEN role = 1 THEN user_id END) AS viewers,
+        COUNT(DISTINCT CASE WHEN role = 2 THEN user_id END) AS gifters,
+        COUNT(DISTINCT CASE WHEN role = 4 THEN user_id END) AS interactors
+    FROM events
     GROUP BY anchor_id
 ),
 weighted AS (
