@@ -4,6 +4,9 @@ the same Parquet and times them, so docs/benchmarks.md can compare like with lik
 
 Usage: bench/duckdb_peer.py INPUT_ROOT OUT_DIR END_DATE [--label-days 7] [--profile-days 7]
 
+Run with any Python 3: without the duckdb package it installs duckdb from PyPI into a venv
+($LIVEREC_PEER_VENV, default ~/.cache/liverec-peer-venv) and reruns itself there.
+
 Jobs: heat of END_DATE; profiles + samples of the label days up to END_DATE (the training
 set); item-CF similarity (14-day window, cosine, K = 50) of END_DATE. Prints JSON with
 seconds and row counts (and item-CF sums, to check the same work was done).
@@ -14,10 +17,27 @@ default 1.0 keeps every negative in both), `latest_k(v, ts, k)` becomes its SQL 
 `array_slice(array_agg(v ORDER BY ts DESC, v), 1, k)`, and the data-quality checks are not run. Parameters
 are inlined as typed literals because DuckDB views take no prepared parameters.
 """
-import argparse, datetime as dt, json, os, re, resource, sys, time
-import duckdb
+import argparse, datetime as dt, json, os, re, resource, subprocess, sys, time
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+
+try:
+    import duckdb
+except ImportError:
+    # No duckdb in this Python: install it from PyPI into a venv of our own (once) and run
+    # this script again with that venv's Python.
+    venv = os.environ.get("LIVEREC_PEER_VENV") or os.path.join(
+        os.path.expanduser("~"), ".cache", "liverec-peer-venv")
+    python = os.path.join(venv, "bin", "python")
+    if os.environ.get("LIVEREC_PEER_BOOTSTRAPPED"):
+        sys.exit(f"duckdb is still missing in {venv}")
+    if not os.path.exists(python):
+        print(f"installing duckdb into {venv}", file=sys.stderr)
+        subprocess.check_call([sys.executable, "-m", "venv", venv])
+    subprocess.check_call([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "duckdb"],
+                          stdout=sys.stderr)
+    os.environ["LIVEREC_PEER_BOOTSTRAPPED"] = "1"
+    os.execv(python, [python, os.path.abspath(__file__)] + sys.argv[1:])
 
 def sql_file(rel):
     with open(os.path.join(ROOT, "sql", rel)) as f:

@@ -93,9 +93,10 @@ enum Command {
         /// Run the jobs on a cluster (df://HOST:PORT).
         #[arg(long)]
         cluster: Option<String>,
-        /// Python with duckdb for the peer (default: $LIVEREC_PYTHON); `none` skips the peer.
-        #[arg(long, env = "LIVEREC_PYTHON")]
-        python: Option<String>,
+        /// Python for the DuckDB peer (default: $LIVEREC_PYTHON, else python3; without the
+        /// duckdb package the peer installs it into a venv of its own); `none` skips the peer.
+        #[arg(long, env = "LIVEREC_PYTHON", default_value = "python3")]
+        python: String,
         /// The peer script.
         #[arg(long, default_value = "bench/duckdb_peer.py")]
         peer_script: PathBuf,
@@ -643,7 +644,7 @@ async fn dispatch(command: Command) -> Result<()> {
                 scale_name: scale_name.clone(),
                 data: data.clone(),
                 cluster,
-                python: python.filter(|p| p != "none"),
+                python: Some(python).filter(|p| p != "none"),
                 peer_script,
                 models: !no_models,
                 repeat: repeat as usize,

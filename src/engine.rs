@@ -85,10 +85,10 @@ pub fn apply_liverec_options(config: SessionConfig, target_partitions: usize) ->
     let o = config.options_mut();
     o.execution.parquet.schema_force_view_types = false;
     o.sql_parser.map_string_types_to_utf8view = false;
-    // Give up on a partial aggregation that barely reduces after 10 k rows (default 100 k):
-    // heat's per-(anchor, user) aggregation keeps most of its rows, and its partial stage
-    // cost more than it saved (heat 34 → 30 ms on medium; training set and item-CF
-    // unchanged within noise, docs/benchmarks.md).
+    // Give up on a partial aggregation that barely reduces after 10 k rows (default 100 k).
+    // Measured on an earlier form of heat, a dedup of (anchor, role, user) whose partial
+    // stage kept 81 % of its rows: heat 34 → 30 ms on medium; training set and item-CF
+    // unchanged within noise (docs/benchmarks.md). Not re-measured since.
     o.execution.skip_partial_aggregation_probe_rows_threshold = 10_000;
     config
 }
