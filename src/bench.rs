@@ -279,7 +279,6 @@ pub fn run(opts: &BenchOptions) -> Result<Value> {
         let peak = measured.iter().map(|m| m.2).fold(0.0, f64::max);
         measured.sort_by(|a, b| a.0.total_cmp(&b.0));
         let (_, seconds, _, stdout) = measured.swap_remove(runs / 2);
-        let rss = peak;
         let rows_in = if job.starts_with("train_") {
             rows_written_manifest(&output, d)
         } else {
@@ -292,7 +291,7 @@ pub fn run(opts: &BenchOptions) -> Result<Value> {
             seconds,
             job_seconds: job_seconds(&stdout),
             job_seconds_runs: if runs > 1 { all } else { Vec::new() },
-            peak_rss_mib: rss,
+            peak_rss_mib: peak,
             rows_in,
             rows_out,
             rows_per_s: rows_in as f64 / seconds.max(1e-9),
@@ -350,15 +349,15 @@ pub fn run(opts: &BenchOptions) -> Result<Value> {
             if !COMPARED.contains(&f.job.as_str()) {
                 continue;
             }
-            let key = f.job.clone();
-            let p = &peer["jobs"][&key];
+            let key = f.job.as_str();
+            let p = &peer["jobs"][key];
             let Some(secs) = p["seconds"].as_f64() else {
                 continue;
             };
             f.duckdb_seconds = Some(secs);
             f.ratio_to_duckdb = Some(f.job_seconds.unwrap_or(f.seconds) / secs.max(1e-9));
             let r = &p["rows"];
-            f.same_work = Some(match key.as_str() {
+            f.same_work = Some(match key {
                 "heat" => r["heat"].as_u64() == Some(ours_rows("heat", d)),
                 "training_set" => {
                     let first = d - Days::new(6);

@@ -151,26 +151,21 @@ fn dirty_rows_are_quarantined_by_reason_and_jobs_read_only_the_clean_rows() {
     assert_eq!(q["checks"]["quality"]["failed"], true);
 
     // Accepting up to 20% quarantines and counts them; heat equals heat of the clean data.
-    let out = liverec()
-        .args([
-            "run",
-            "heat",
-            "--date",
-            D,
-            "--input",
-            &s(&dirty),
-            "--output",
-            &s(&out_dirty),
-            "--set",
-            "max_bad_fraction=0.2",
-        ])
-        .env("LIVEREC_LOG", "info")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = output_ok(
+        liverec()
+            .args([
+                "run",
+                "heat",
+                "--date",
+                D,
+                "--input",
+                &s(&dirty),
+                "--output",
+                &s(&out_dirty),
+                "--set",
+                "max_bad_fraction=0.2",
+            ])
+            .env("LIVEREC_LOG", "info"),
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -395,16 +395,10 @@ fn the_peers_reference_heat_query_gives_the_same_ranking() {
     let job_rows = read_dir(&output.join(format!("heat/dt={DAY}")));
     let reference_out = tmp.path().join("reference-out");
     let r = s(&reference_out);
-    let args = heat_args(&i, &r, &[]);
-    let out = liverec()
-        .env("LIVEREC_HOME", &home)
-        .args(&args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    output_ok(
+        liverec()
+            .env("LIVEREC_HOME", &home)
+            .args(heat_args(&i, &r, &[])),
     );
     let reference_rows = read_dir(&reference_out.join(format!("heat/dt={DAY}")));
     let rows = |batches: &[arrow::array::RecordBatch]| -> Vec<String> {

@@ -33,22 +33,17 @@ fn movielens(dir: &Path) -> PathBuf {
         String::from_utf8_lossy(&out.stderr)
     );
     let inter = dir.join("ml-100k.inter");
-    let out = Command::new(&python)
-        .arg("-c")
-        .arg(
-            "import glob, sys, zipfile\n\
+    output_ok(
+        Command::new(&python)
+            .arg("-c")
+            .arg(
+                "import glob, sys, zipfile\n\
              wheel = glob.glob(sys.argv[1] + '/recbole-*.whl')[0]\n\
              data = zipfile.ZipFile(wheel).read('recbole/dataset_example/ml-100k/ml-100k.inter')\n\
              open(sys.argv[2], 'wb').write(data)",
-        )
-        .arg(dir)
-        .arg(&inter)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+            )
+            .arg(dir)
+            .arg(&inter),
     );
     inter
 }

@@ -193,14 +193,11 @@ fn a_killed_run_resumes_to_the_same_outputs_and_the_lock_guards_the_day() {
     // The killed run's lock is stale: refused until broken explicitly.
     let err = second_run();
     assert!(err.contains("--break-lock"), "{err}");
-    let out = workflow(&input, &output, &["--date", D, "--break-lock"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    output_ok(&mut workflow(
+        &input,
+        &output,
+        &["--date", D, "--break-lock"],
+    ));
     let resumed = statuses(&output, D);
     // Tasks finished before the kill were not redone.
     for ((task, before), (_, after)) in killed.iter().zip(&resumed) {

@@ -28,6 +28,19 @@ fn describe(args: &[&str], out: &Output) -> String {
     )
 }
 
+/// Runs a prepared command (liverec with its own environment, or a helper program) and
+/// returns its output; panics with its stderr on failure.
+pub fn output_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("run the command");
+    assert!(
+        out.status.success(),
+        "{cmd:?}\nexit: {:?}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// Runs liverec and returns stdout; panics with the full output on failure.
 pub fn run_ok(args: &[&str]) -> String {
     let out = liverec().args(args).output().expect("run liverec");
