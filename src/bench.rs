@@ -81,26 +81,45 @@ fn measure(cmd: &mut Command) -> Result<(f64, f64, String)> {
     Ok((seconds, usage.ru_maxrss as f64 / 1024.0, stdout))
 }
 
-/// Σ rows of the "wrote <table> <rows> rows" lines of `liverec run`.
-fn rows_written(stdout: &str) -> u64 {
-    stdout
-        .lines()
-        .filter_map(|l| {
-            let mut w = l.split_whitespace();
-            (w.next() == Some("wrote")).then(|| w.nth(1)?.parse::<u64>().ok())?
-        })
-        .sum()
+/// What `liverec run --report-json` wrote: the part the benchmark reads.
+#[derive(Debug, Default, serde::Deserialize)]
+struct RunJson {
+    /// Seconds inside the job, without process start-up.
+    seconds: f64,
+    outputs: Vec<OutputJson>,
 }
 
-/// The job's own time from the "time N s in the job" line of `liverec run`.
-fn job_seconds(stdout: &str) -> Option<f64> {
-    stdout.lines().find_map(|l| {
-        let rest = l.trim().strip_prefix("time")?;
-        rest.trim()
-            .strip_suffix("s in the job")?
-            .trim()
-            .parse()
-            .ok()
+#[derive(Debug, Default, serde::Deserialize)]
+struct OutputJson {
+    rows: u64,
+}
+
+impl RunJson {
+    fn rows_written(&self) -> u64 {
+        self.outputs.iter().map(|o| o.rows).sum()
+    }
+}
+
+/// One measured `liverec run`: wall seconds, peak RSS, and its report.
+struct Measured {
+    seconds: f64,
+    rss: f64,
+    report: RunJson,
+}
+
+/// Runs `liverec run …` with `--report-json` and reads the report.
+fn measure_run(mut cmd: Command, scratch: &Path) -> Result<Measured> {
+    let report_path = scratch.join(format!("run-{}.json", uuid::Uuid::new_v4().simple()));
+    cmd.arg("--report-json").arg(&report_path);
+    let (seconds, rss, _) = measure(&mut cmd)?;
+    let bytes = std::fs::read(&report_path)
+        .with_context(|| format!("{cmd:?} wrote no report {}", report_path.display()))?;
+    std::fs::remove_file(&report_path).ok();
+    let report = serde_json::from_slice(&bytes).context("the run's --report-json")?;
+    Ok(Measured {
+        seconds,
+        rss,
+        report,
     })
 }
 
@@ -132,7 +151,7 @@ fn rows_in(input: &Path, job: &str, day: NaiveDate, overrides: &[(String, String
             .iter()
             .map(|t| (t.to_string(), day - Days::new(13), day))
             .collect(),
-        _ => crate::workflow::state::input_windows(job, day, overrides).unwrap_or_default(),
+        _ => crate::workflow::fingerprint::input_windows(job, day, overrides).unwrap_or_default(),
     };
     windows
         .iter()
@@ -174,205 +193,34 @@ pub fn run(opts: &BenchOptions) -> Result<Value> {
     let exe = std::env::current_exe().context("locating the liverec binary")?;
     let base = opts.data.join(&opts.scale_name);
     let input = base.join("input");
-    if !input.join("watches").exists() {
-        eprintln!(
-            "generating --scale {} into {}",
-            opts.scale_name,
-            input.display()
-        );
-        // At least 21 days: 7 label days with 7 profile days each, a 14-day item-CF window
-        // for the day before the last.
-        let days = opts.scale.preset().2.max(21).to_string();
-        let (s, _, _) = measure(Command::new(&exe).args([
-            "generate",
-            "--out",
-            &input.to_string_lossy(),
-            "--scale",
-            &opts.scale_name,
-            "--days",
-            &days,
-        ]))?;
-        eprintln!("  {s:.1} s");
-    }
-    let days: Vec<NaiveDate> = std::fs::read_dir(input.join("watches"))?
+    generate_if_missing(&exe, &input, opts)?;
+    let mut days: Vec<NaiveDate> = std::fs::read_dir(input.join("watches"))?
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.strip_prefix("dt=")?.parse().ok())
         .collect();
-    let d = *days.iter().max().context("no watches partitions")?;
+    days.sort();
+    let d = *days.last().context("no watches partitions")?;
     let output = base.join("liverec-out");
     std::fs::remove_dir_all(&output).ok();
-    let prev = d - Days::new(1);
-    let mut plan: Vec<PlannedJob> = vec![
-        ("heat", d, vec![]),
-        (
-            "training_set",
-            d,
-            vec![("validation".into(), "last_day".into())],
-        ),
-        ("itemcf", d, vec![]),
-        ("heat", prev, vec![]),
-        ("itemcf", prev, vec![]),
-        ("eval_recall", prev, vec![]),
-    ];
-    if opts.models {
-        for job in ["train_lr", "train_gbdt", "train_gbdt_lr"] {
-            plan.push((job, d, vec![]));
-        }
+    std::fs::create_dir_all(&output)?;
+    let run = BenchRun {
+        exe: &exe,
+        input: &input,
+        output: &output,
+        opts,
+    };
+    let mut figures = vec![run.quality(&days)?];
+    for (job, day, overrides) in &plan(d, opts.models) {
+        figures.push(run.job(job, *day, overrides, d)?);
     }
-    let mut figures = Vec::new();
-    // The row checks of every input day, as the nightly `validate` task does for each new
-    // day; the jobs below then reuse the recorded checks (as in daily operation).
-    let mut sorted = days.clone();
-    sorted.sort();
-    let (mut seconds, mut rss, mut job_total) = (0.0, 0.0f64, 0.0);
-    eprintln!("running quality for {} days", sorted.len());
-    for day in &sorted {
-        let mut cmd = job_command(&exe, "quality", *day, &input, &output, &[], opts);
-        let (s, r, out) = measure(&mut cmd)?;
-        seconds += s;
-        job_total += job_seconds(&out).unwrap_or(s);
-        rss = rss.max(r);
-    }
-    let input_rows: u64 = crate::contract::INPUT_TABLES
-        .iter()
-        .map(|t| parquet_rows(&input, t.name, sorted[0], d))
-        .sum();
-    figures.push(JobFigures {
-        job: format!("quality ({} days)", sorted.len()),
-        date: d,
-        seconds,
-        job_seconds: Some(job_total),
-        job_seconds_runs: Vec::new(),
-        peak_rss_mib: rss,
-        rows_in: input_rows,
-        rows_out: 0,
-        rows_per_s: input_rows as f64 / seconds.max(1e-9),
-        duckdb_seconds: None,
-        ratio_to_duckdb: None,
-        same_work: None,
-    });
-    for (job, day, overrides) in &plan {
-        // The jobs DuckDB is compared on run `repeat` times (a rerun replaces the outputs;
-        // the training set is forced to rebuild its days), the median run is reported.
-        let compared = *day == d && COMPARED.contains(job);
-        let runs = if compared { opts.repeat.max(1) } else { 1 };
-        let mut measured = Vec::with_capacity(runs);
-        for run in 0..runs {
-            let mut overrides = overrides.clone();
-            if run > 0 && *job == "training_set" {
-                overrides.push(("force".into(), "true".into()));
-            }
-            let mut cmd = job_command(&exe, job, *day, &input, &output, &overrides, opts);
-            eprintln!(
-                "running {job} {day}{}",
-                if runs > 1 {
-                    format!(" ({}/{runs})", run + 1)
-                } else {
-                    String::new()
-                }
-            );
-            let (seconds, rss, stdout) = measure(&mut cmd)?;
-            let own = job_seconds(&stdout).unwrap_or(seconds);
-            measured.push((own, seconds, rss, stdout));
+    let peer = match &opts.python {
+        Some(python) => {
+            let peer = run_peer(python, &base, &output, d, opts)?;
+            compare(&mut figures, &peer, &output, d);
+            peer
         }
-        let all: Vec<f64> = measured.iter().map(|m| m.0).collect();
-        let peak = measured.iter().map(|m| m.2).fold(0.0, f64::max);
-        measured.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let (_, seconds, _, stdout) = measured.swap_remove(runs / 2);
-        let rows_in = if job.starts_with("train_") {
-            rows_written_manifest(&output, d)
-        } else {
-            rows_in(&input, job, *day, overrides)
-        };
-        let rows_out = rows_written(&stdout);
-        figures.push(JobFigures {
-            job: job.to_string(),
-            date: *day,
-            seconds,
-            job_seconds: job_seconds(&stdout),
-            job_seconds_runs: if runs > 1 { all } else { Vec::new() },
-            peak_rss_mib: peak,
-            rows_in,
-            rows_out,
-            rows_per_s: rows_in as f64 / seconds.max(1e-9),
-            duckdb_seconds: None,
-            ratio_to_duckdb: None,
-            same_work: None,
-        });
-    }
-
-    // The DuckDB peer on the same input: heat, the training set's profiles + samples, item-CF.
-    let mut peer = Value::Null;
-    if let Some(python) = &opts.python {
-        let peer_out = base.join("duckdb-out");
-        std::fs::remove_dir_all(&peer_out).ok();
-        eprintln!("running the DuckDB peer");
-        // The input days liverec read from their cleaned copies (quarantined rows removed)
-        // are read from there by the peer too, so both read the same rows.
-        let args = [
-            opts.peer_script.to_string_lossy().into_owned(),
-            input.to_string_lossy().into_owned(),
-            peer_out.to_string_lossy().into_owned(),
-            d.to_string(),
-            "--cleaned".to_string(),
-            output.to_string_lossy().into_owned(),
-        ];
-        // One process per run, as on liverec's side: each run pays its own warm-up (DuckDB's
-        // second query in a process is ~20 % faster than its first).
-        let mut runs: Vec<Value> = Vec::new();
-        let mut rss = 0.0f64;
-        for run in 0..opts.repeat.max(1) {
-            if opts.repeat > 1 {
-                eprintln!("running the DuckDB peer ({}/{})", run + 1, opts.repeat);
-            }
-            let (_, r, stdout) = measure(Command::new(python).args(&args))?;
-            rss = rss.max(r);
-            runs.push(serde_json::from_str(&stdout).context("the peer's JSON")?);
-        }
-        peer = runs[0].clone();
-        peer["peak_rss_mib_measured"] = json!(rss);
-        if runs.len() > 1 {
-            for job in COMPARED {
-                let mut secs: Vec<f64> = runs
-                    .iter()
-                    .filter_map(|r| r["jobs"][job]["seconds"].as_f64())
-                    .collect();
-                peer["jobs"][job]["runs"] = json!(secs.clone());
-                secs.sort_by(f64::total_cmp);
-                if let Some(median) = secs.get(secs.len() / 2) {
-                    peer["jobs"][job]["seconds"] = json!(median);
-                }
-            }
-        }
-        let ours_rows = |table: &str, from: NaiveDate| parquet_rows(&output, table, from, d);
-        for f in figures.iter_mut().filter(|f| f.date == d) {
-            if !COMPARED.contains(&f.job.as_str()) {
-                continue;
-            }
-            let key = f.job.as_str();
-            let p = &peer["jobs"][key];
-            let Some(secs) = p["seconds"].as_f64() else {
-                continue;
-            };
-            f.duckdb_seconds = Some(secs);
-            f.ratio_to_duckdb = Some(f.job_seconds.unwrap_or(f.seconds) / secs.max(1e-9));
-            let r = &p["rows"];
-            f.same_work = Some(match key {
-                "heat" => r["heat"].as_u64() == Some(ours_rows("heat", d)),
-                "training_set" => {
-                    let first = d - Days::new(6);
-                    r["samples"].as_u64() == Some(ours_rows("samples", first))
-                        && r["exposure_samples"].as_u64()
-                            == Some(ours_rows("exposure_samples", first))
-                }
-                _ => {
-                    r["itemcf_sim"].as_u64() == Some(ours_rows("itemcf_sim", d))
-                        && r["candidates"].as_u64() == Some(ours_rows("candidates", d))
-                        && r["sum_cooccurrence"].as_u64() == Some(itemcf_sum(&output, d))
-                }
-            });
-        }
-    }
+        None => Value::Null,
+    };
     let peak = figures.iter().map(|f| f.peak_rss_mib).fold(0.0, f64::max);
     Ok(json!({
         "scale": opts.scale_name,
@@ -389,13 +237,257 @@ pub fn run(opts: &BenchOptions) -> Result<Value> {
     }))
 }
 
+/// Generates the scale's data into `input` unless it is there.
+fn generate_if_missing(exe: &Path, input: &Path, opts: &BenchOptions) -> Result<()> {
+    if input.join("watches").exists() {
+        return Ok(());
+    }
+    eprintln!(
+        "generating --scale {} into {}",
+        opts.scale_name,
+        input.display()
+    );
+    // At least 21 days: 7 label days with 7 profile days each, a 14-day item-CF window for
+    // the day before the last.
+    let days = opts.scale.preset().2.max(21).to_string();
+    let (s, _, _) = measure(Command::new(exe).args([
+        "generate",
+        "--out",
+        &input.to_string_lossy(),
+        "--scale",
+        &opts.scale_name,
+        "--days",
+        &days,
+    ]))?;
+    eprintln!("  {s:.1} s");
+    Ok(())
+}
+
+/// The daily workflow's jobs for the newest day `d` (and the day before, for the recall
+/// evaluation).
+fn plan(d: NaiveDate, models: bool) -> Vec<PlannedJob> {
+    let prev = d - Days::new(1);
+    let mut plan: Vec<PlannedJob> = vec![
+        ("heat", d, vec![]),
+        (
+            "training_set",
+            d,
+            vec![("validation".into(), "last_day".into())],
+        ),
+        ("itemcf", d, vec![]),
+        ("heat", prev, vec![]),
+        ("itemcf", prev, vec![]),
+        ("eval_recall", prev, vec![]),
+    ];
+    if models {
+        for job in ["train_lr", "train_gbdt", "train_gbdt_lr"] {
+            plan.push((job, d, vec![]));
+        }
+    }
+    plan
+}
+
+/// Where the measured jobs run.
+struct BenchRun<'a> {
+    exe: &'a Path,
+    input: &'a Path,
+    output: &'a Path,
+    opts: &'a BenchOptions,
+}
+
+impl BenchRun<'_> {
+    fn command(&self, job: &str, day: NaiveDate, overrides: &[(String, String)]) -> Command {
+        job_command(
+            self.exe,
+            job,
+            day,
+            self.input,
+            self.output,
+            overrides,
+            self.opts,
+        )
+    }
+
+    /// The row checks of every input day, as the nightly `validate` task does for each new
+    /// day; the jobs then reuse the recorded checks (as in daily operation).
+    fn quality(&self, days: &[NaiveDate]) -> Result<JobFigures> {
+        eprintln!("running quality for {} days", days.len());
+        let (mut seconds, mut rss, mut job_total) = (0.0, 0.0f64, 0.0);
+        for day in days {
+            let m = measure_run(self.command("quality", *day, &[]), self.output)?;
+            seconds += m.seconds;
+            job_total += m.report.seconds;
+            rss = rss.max(m.rss);
+        }
+        let last = *days.last().context("no days")?;
+        let input_rows: u64 = crate::contract::INPUT_TABLES
+            .iter()
+            .map(|t| parquet_rows(self.input, t.name, days[0], last))
+            .sum();
+        Ok(JobFigures {
+            job: format!("quality ({} days)", days.len()),
+            date: last,
+            seconds,
+            job_seconds: Some(job_total),
+            job_seconds_runs: Vec::new(),
+            peak_rss_mib: rss,
+            rows_in: input_rows,
+            rows_out: 0,
+            rows_per_s: input_rows as f64 / seconds.max(1e-9),
+            duckdb_seconds: None,
+            ratio_to_duckdb: None,
+            same_work: None,
+        })
+    }
+
+    /// One planned job. The jobs DuckDB is compared on run `repeat` times (a rerun replaces
+    /// the outputs; the training set is forced to rebuild its days), the median is reported.
+    fn job(
+        &self,
+        job: &str,
+        day: NaiveDate,
+        overrides: &[(String, String)],
+        d: NaiveDate,
+    ) -> Result<JobFigures> {
+        let compared = day == d && COMPARED.contains(&job);
+        let runs = if compared { self.opts.repeat.max(1) } else { 1 };
+        let mut measured = Vec::with_capacity(runs);
+        for run in 0..runs {
+            let mut overrides = overrides.to_vec();
+            if run > 0 && job == "training_set" {
+                overrides.push(("force".into(), "true".into()));
+            }
+            let counter = if runs > 1 {
+                format!(" ({}/{runs})", run + 1)
+            } else {
+                String::new()
+            };
+            eprintln!("running {job} {day}{counter}");
+            measured.push(measure_run(
+                self.command(job, day, &overrides),
+                self.output,
+            )?);
+        }
+        let all: Vec<f64> = measured.iter().map(|m| m.report.seconds).collect();
+        let peak = measured.iter().map(|m| m.rss).fold(0.0, f64::max);
+        measured.sort_by(|a, b| a.report.seconds.total_cmp(&b.report.seconds));
+        let median = measured.swap_remove(runs / 2);
+        let rows_in = if job.starts_with("train_") {
+            rows_written_manifest(self.output, d)
+        } else {
+            rows_in(self.input, job, day, overrides)
+        };
+        Ok(JobFigures {
+            job: job.to_string(),
+            date: day,
+            seconds: median.seconds,
+            job_seconds: Some(median.report.seconds),
+            job_seconds_runs: if runs > 1 { all } else { Vec::new() },
+            peak_rss_mib: peak,
+            rows_in,
+            rows_out: median.report.rows_written(),
+            rows_per_s: rows_in as f64 / median.seconds.max(1e-9),
+            duckdb_seconds: None,
+            ratio_to_duckdb: None,
+            same_work: None,
+        })
+    }
+}
+
+/// The DuckDB peer on the same input: heat, the training set's profiles + samples, item-CF;
+/// `repeat` runs, each its own process (each run pays its own warm-up, as liverec's do:
+/// DuckDB's second query in a process is ~20 % faster than its first).
+fn run_peer(
+    python: &str,
+    base: &Path,
+    output: &Path,
+    d: NaiveDate,
+    opts: &BenchOptions,
+) -> Result<Value> {
+    let peer_out = base.join("duckdb-out");
+    std::fs::remove_dir_all(&peer_out).ok();
+    eprintln!("running the DuckDB peer");
+    // The input days liverec read from their cleaned copies (quarantined rows removed) are
+    // read from there by the peer too, so both read the same rows.
+    let args = [
+        opts.peer_script.to_string_lossy().into_owned(),
+        base.join("input").to_string_lossy().into_owned(),
+        peer_out.to_string_lossy().into_owned(),
+        d.to_string(),
+        "--cleaned".to_string(),
+        output.to_string_lossy().into_owned(),
+    ];
+    let mut runs: Vec<Value> = Vec::new();
+    let mut rss = 0.0f64;
+    for run in 0..opts.repeat.max(1) {
+        if opts.repeat > 1 {
+            eprintln!("running the DuckDB peer ({}/{})", run + 1, opts.repeat);
+        }
+        let (_, r, stdout) = measure(Command::new(python).args(&args))?;
+        rss = rss.max(r);
+        runs.push(serde_json::from_str(&stdout).context("the peer's JSON")?);
+    }
+    let mut peer = runs[0].clone();
+    peer["peak_rss_mib_measured"] = json!(rss);
+    if runs.len() > 1 {
+        for job in COMPARED {
+            let mut secs: Vec<f64> = runs
+                .iter()
+                .filter_map(|r| r["jobs"][job]["seconds"].as_f64())
+                .collect();
+            peer["jobs"][job]["runs"] = json!(secs.clone());
+            secs.sort_by(f64::total_cmp);
+            if let Some(median) = secs.get(secs.len() / 2) {
+                peer["jobs"][job]["seconds"] = json!(median);
+            }
+        }
+    }
+    Ok(peer)
+}
+
+/// Puts the peer's time beside each compared job, with whether both did the same work (row
+/// counts, item-CF's co-occurrence sum).
+fn compare(figures: &mut [JobFigures], peer: &Value, output: &Path, d: NaiveDate) {
+    let ours_rows = |table: &str, from: NaiveDate| parquet_rows(output, table, from, d);
+    for f in figures.iter_mut().filter(|f| f.date == d) {
+        if !COMPARED.contains(&f.job.as_str()) {
+            continue;
+        }
+        let key = f.job.as_str();
+        let p = &peer["jobs"][key];
+        let Some(secs) = p["seconds"].as_f64() else {
+            continue;
+        };
+        f.duckdb_seconds = Some(secs);
+        f.ratio_to_duckdb = Some(f.job_seconds.unwrap_or(f.seconds) / secs.max(1e-9));
+        let r = &p["rows"];
+        f.same_work = Some(match key {
+            "heat" => r["heat"].as_u64() == Some(ours_rows("heat", d)),
+            "training_set" => {
+                let first = d - Days::new(6);
+                r["samples"].as_u64() == Some(ours_rows("samples", first))
+                    && r["exposure_samples"].as_u64() == Some(ours_rows("exposure_samples", first))
+            }
+            _ => {
+                r["itemcf_sim"].as_u64() == Some(ours_rows("itemcf_sim", d))
+                    && r["candidates"].as_u64() == Some(ours_rows("candidates", d))
+                    && r["sum_cooccurrence"].as_u64() == Some(itemcf_sum(output, d))
+            }
+        });
+    }
+}
+
 /// Rows of the training set the train jobs read.
 fn rows_written_manifest(output: &Path, d: NaiveDate) -> u64 {
-    std::fs::read(output.join(format!("training_sets/end={d}/manifest.json")))
+    let path = output
+        .join(crate::layout::training_set(d))
+        .join(crate::layout::MANIFEST);
+    std::fs::read(path)
         .ok()
-        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-        .and_then(|m| m["rows"].as_u64())
-        .unwrap_or(0)
+        .and_then(|b| {
+            serde_json::from_slice::<crate::doc::training_set::TrainingSetManifest>(&b).ok()
+        })
+        .map_or(0, |m| m.rows)
 }
 
 /// Σ cooccurrence of our itemcf_sim partition of `d`, read with the parquet crate.

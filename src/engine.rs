@@ -39,6 +39,25 @@ impl EngineOptions {
         })
     }
 
+    /// The command-line flags that give a child `liverec run` these options (all but the
+    /// timeout, which the parent keeps).
+    pub fn to_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if let Some(bytes) = self.memory_limit {
+            args.extend(["--memory".to_string(), bytes.to_string()]);
+        }
+        if let Some(dir) = &self.spill_dir {
+            args.extend(["--spill-dir".to_string(), dir.display().to_string()]);
+        }
+        if let Some(n) = self.target_partitions {
+            args.extend(["--partitions".to_string(), n.to_string()]);
+        }
+        if let Some(url) = &self.cluster {
+            args.extend(["--cluster".to_string(), url.clone()]);
+        }
+        args
+    }
+
     /// Default pool: 60% of physical memory, at most 16 GiB (leaves room for the
     /// non-pooled buffers: Parquet writers, hash-join build sides, the OS page cache).
     pub fn memory_limit(&self) -> u64 {
@@ -118,7 +137,7 @@ pub fn runtime_env(opts: &EngineOptions) -> Result<Arc<RuntimeEnv>> {
         .with_memory_pool(Arc::new(FairSpillPool::new(opts.memory_limit() as usize)))
         .with_disk_manager_builder(disk)
         .with_object_list_cache_limit(0)
-        .with_object_store_registry(Arc::new(crate::s3::LiverecObjectStores::default()))
+        .with_object_store_registry(Arc::new(crate::storage::s3::LiverecObjectStores::default()))
         .build_arc()
         .context("cannot build the query runtime")
 }

@@ -16,8 +16,9 @@ use datafusion::common::Column;
 use datafusion::prelude::{CsvReadOptions, ParquetReadOptions, SessionContext, col};
 
 use crate::contract::ITEM_EVENTS;
-use crate::manifest::{LIVEREC_VERSION, PartitionManifest, schema_entries};
+use crate::doc::partition::{PartitionManifest, schema_entries};
 use crate::storage::Storage;
+use crate::version::LIVEREC_VERSION;
 use crate::writer::StagedPartition;
 
 /// Where the four fields are in the source.
@@ -149,7 +150,7 @@ pub async fn import(spec: &ImportSpec, out: &Storage) -> Result<ImportReport> {
     };
 
     let schema = ITEM_EVENTS.schema();
-    let run_id = crate::runner::new_run_id();
+    let run_id = crate::storage::committed::new_run_id();
     let mut params = BTreeMap::new();
     params.insert("source".to_string(), serde_json::json!(source));
     params.insert("user_col".to_string(), serde_json::json!(spec.user_col));
@@ -187,6 +188,7 @@ pub async fn import(spec: &ImportSpec, out: &Storage) -> Result<ImportReport> {
             params: params.clone(),
             inputs: Vec::new(),
             checks: BTreeMap::new(),
+            replaced: Vec::new(),
         })
         .await?;
     }

@@ -7,8 +7,15 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
+pub use crate::model::FeatureList;
 use crate::params::{ParamSpec, Params};
 use crate::project;
+
+/// The job every other job takes the data-quality parameters from (`jobs/quality.toml`).
+pub const QUALITY_JOB: &str = "quality";
+
+/// Jobs implemented in Rust (`builtin`), by the name a job file gives in `builtin = …`.
+pub const BUILTINS: &[&str] = &["training_set", "train", "quality"];
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,16 +46,6 @@ pub struct JobSpec {
     /// Model inputs of a training job, in order.
     #[serde(default)]
     pub features: Option<FeatureList>,
-}
-
-/// The ordered feature columns a model reads from the samples.
-#[derive(Clone, Debug, Default, Deserialize, serde::Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct FeatureList {
-    #[serde(default)]
-    pub numeric: Vec<String>,
-    #[serde(default)]
-    pub categorical: Vec<String>,
 }
 
 /// Which root a table is read from.
@@ -192,8 +189,8 @@ impl JobSpec {
         spec.validate()
             .with_context(|| format!("job file jobs/{name}.toml"))?;
         // Every job reads input through the data-quality check and takes its parameters.
-        if spec.name != crate::quality::QUALITY_JOB {
-            let quality = Self::load(crate::quality::QUALITY_JOB)?;
+        if spec.name != QUALITY_JOB {
+            let quality = Self::load(QUALITY_JOB)?;
             for (key, param) in quality.params {
                 spec.params.entry(key).or_insert(param);
             }
@@ -264,10 +261,10 @@ impl JobSpec {
                 .with_context(|| format!("check references missing sql/{}", check.sql))?;
         }
         if let Some(builtin) = &self.builtin {
-            if !crate::builtin::NAMES.contains(&builtin.as_str()) {
+            if !BUILTINS.contains(&builtin.as_str()) {
                 bail!(
                     "unknown builtin `{builtin}` (known: {})",
-                    crate::builtin::NAMES.join(", ")
+                    BUILTINS.join(", ")
                 );
             }
             return Ok(());

@@ -226,6 +226,15 @@ pub fn to_json(params: &Params) -> BTreeMap<String, serde_json::Value> {
         .collect()
 }
 
+/// Bound values as a settings struct: `T` names the parameters it needs as fields (with their
+/// Rust types); a parameter missing from `params` or of another type is an error naming it.
+/// Extra parameters are ignored (every job also takes the data-quality parameters).
+pub fn settings<T: serde::de::DeserializeOwned>(params: &Params) -> Result<T> {
+    let map: serde_json::Map<String, serde_json::Value> = to_json(params).into_iter().collect();
+    serde_json::from_value(serde_json::Value::Object(map))
+        .map_err(|e| anyhow::anyhow!("job parameters: {e}"))
+}
+
 /// Splits a `key=value` command-line override.
 pub fn parse_override(text: &str) -> Result<(String, String)> {
     match text.split_once('=') {
@@ -266,5 +275,32 @@ mod tests {
         assert!(bind(&specs, &[]).is_err(), "no default and not set");
         let bound = bind(&specs, &[("n".into(), "3".into())]).unwrap();
         assert_eq!(bound["n"], ParamValue::Int(3));
+    }
+
+    #[test]
+    fn settings_are_typed_and_missing_ones_are_errors() {
+        #[derive(serde::Deserialize)]
+        struct S {
+            n: u32,
+            rate: f64,
+            day: NaiveDate,
+        }
+        let mut p = Params::new();
+        p.insert("n".into(), ParamValue::Int(3));
+        p.insert("rate".into(), ParamValue::Int(1));
+        p.insert("other".into(), ParamValue::Bool(true));
+        let err = settings::<S>(&p).err().unwrap().to_string();
+        assert!(err.contains("missing field `day`"), "{err}");
+        p.insert(
+            "day".into(),
+            ParamValue::Date(parse_date("2026-01-02").unwrap()),
+        );
+        let s: S = settings(&p).unwrap();
+        assert_eq!(
+            (s.n, s.rate, s.day.to_string().as_str()),
+            (3, 1.0, "2026-01-02")
+        );
+        p.insert("n".into(), ParamValue::Int(-1));
+        assert!(settings::<S>(&p).is_err(), "a negative count is refused");
     }
 }

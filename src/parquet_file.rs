@@ -23,7 +23,20 @@ use parquet::file::metadata::ParquetMetaData;
 use parquet::file::writer::SerializedFileWriter;
 use tokio::io::AsyncWriteExt;
 
-use crate::writer::{ROW_GROUP_ROWS, writer_properties};
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+
+/// Rows per Parquet row group.
+pub const ROW_GROUP_ROWS: usize = 256 * 1024;
+
+/// Parquet properties of every file liverec writes.
+pub fn writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_created_by(format!("liverec {}", crate::version::LIVEREC_VERSION))
+        .build()
+}
 
 /// The encoder's output, handed to the object store after each row group.
 #[derive(Clone, Default)]
@@ -243,8 +256,7 @@ mod tests {
     use object_store::path::Path;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-    use super::ParquetFileWriter;
-    use crate::writer::ROW_GROUP_ROWS;
+    use super::{ParquetFileWriter, ROW_GROUP_ROWS};
 
     fn batch(schema: &Arc<Schema>, from: usize, rows: usize) -> RecordBatch {
         let ids = (from..from + rows).map(|i| i as i64);

@@ -71,7 +71,7 @@ pub fn list(dir: &str, ext: &str) -> Vec<String> {
 pub fn code_version() -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
-    h.update(crate::manifest::LIVEREC_VERSION.as_bytes());
+    h.update(crate::version::LIVEREC_VERSION.as_bytes());
     for (path, text) in embedded::FILES {
         // With LIVEREC_HOME the files read are the edited copies.
         let text = if home().is_some() {

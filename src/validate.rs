@@ -5,7 +5,8 @@ use anyhow::Result;
 use chrono::NaiveDate;
 
 use crate::contract::{self, INPUT_TABLES};
-use crate::storage::{Storage, partition_name};
+use crate::layout;
+use crate::storage::Storage;
 
 #[derive(Debug, Clone)]
 pub struct TableSummary {
@@ -35,7 +36,7 @@ pub async fn validate_inputs(
             missing,
         };
         for day in &present {
-            let part = table.at(&partition_name(*day));
+            let part = table.at(&layout::partition(*day));
             for meta in part.list_parquet_files().await? {
                 let name = part
                     .loc

@@ -295,7 +295,7 @@ fn a_server_stopped_mid_write_leaves_the_old_partition_and_the_rerun_succeeds() 
     // commits a whole partition again.
     let fresh = run_s3_ok(&server, &["cleanup", "--output", "s3://lake/out"]);
     assert!(
-        fresh.contains("removed 0 staging object(s) and 0 uncommitted"),
+        fresh.contains("removed 0 staging object(s), 0 uncommitted"),
         "{fresh}"
     );
     heat(&server);

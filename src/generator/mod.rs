@@ -21,10 +21,11 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::contract::{self, TableContract};
-use crate::manifest::{LIVEREC_VERSION, PartitionManifest, schema_entries};
+use crate::doc::partition::{PartitionManifest, schema_entries};
 use crate::params::{date_to_days, day_start_micros};
 use crate::progress;
 use crate::storage::Storage;
+use crate::version::LIVEREC_VERSION;
 use crate::writer::StagedPartition;
 use day::{Buffers, DayModel, LiveIndex, UserState};
 use tables::Buffer;
@@ -152,6 +153,7 @@ impl TableSink {
             params,
             inputs: Vec::new(),
             checks: BTreeMap::new(),
+            replaced: Vec::new(),
         };
         self.part.commit(manifest).await
     }
@@ -174,7 +176,7 @@ pub async fn generate(cfg: &GenConfig, out: &Storage) -> Result<GenReport> {
     );
     let mut states = vec![UserState::default(); world.users.len()];
     let model = DayModel::new();
-    let run_id = crate::runner::new_run_id();
+    let run_id = crate::storage::committed::new_run_id();
     let mut report = GenReport::default();
     let bar = progress::bar(cfg.days as u64 * cfg.users as u64, "generating");
 

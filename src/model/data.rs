@@ -8,10 +8,11 @@ use anyhow::{Context, Result, bail};
 use chrono::NaiveDate;
 use datafusion::prelude::{ParquetReadOptions, SessionContext, col, lit};
 
+use super::FeatureList;
 use super::columns;
-use crate::job::FeatureList;
+use crate::layout;
 use crate::params::date_to_days;
-use crate::storage::{Storage, partition_name};
+use crate::storage::Storage;
 
 /// Null categorical value.
 pub const NULL_CODE: u32 = u32::MAX;
@@ -97,7 +98,7 @@ pub async fn read_days(
     let sample_unit = datafusion::execution::FunctionRegistry::udf(&ctx.state(), "sample_unit")
         .context("the sample_unit UDF is not registered")?;
     for day in days {
-        let dir = table.at(&partition_name(*day));
+        let dir = table.at(&layout::partition(*day));
         let source = dir.loc.to_string();
         let df = ctx
             .read_parquet(dir.loc.dir_url(), ParquetReadOptions::default())

@@ -1,31 +1,7 @@
 //! Offline metrics of predicted probabilities against 0/1 labels, with sample weights
 //! (a downsampled negative counts 1/rate times, so the metrics describe the full traffic).
 
-use serde::Serialize;
-
-#[derive(Clone, Debug, Serialize)]
-pub struct Metrics {
-    pub rows: u64,
-    pub positives: u64,
-    /// Weighted share of positives.
-    pub positive_rate: f64,
-    pub auc: f64,
-    pub log_loss: f64,
-    /// Log loss divided by the entropy of the background positive rate (< 1 is better
-    /// than predicting the average).
-    pub normalized_entropy: f64,
-    /// Mean predicted / observed positive rate (1 is calibrated).
-    pub calibration: f64,
-    pub mean_prediction: f64,
-}
-
-/// ROC curve points (false positive rate, true positive rate), at most ~`max_points`.
-#[derive(Clone, Debug, Serialize)]
-pub struct Curves {
-    pub roc: Vec<(f64, f64)>,
-    /// Per bin of predictions (equal weight): (mean predicted, observed rate, weight).
-    pub calibration_bins: Vec<(f64, f64, f64)>,
-}
+pub use crate::doc::model::{Curves, Metrics};
 
 const EPS: f64 = 1e-15;
 

@@ -1,10 +1,12 @@
-//! Ranking models: LR (linfa), GBDT (forust-ml) and GBDT+LR, trained on the leakage-free
-//! training sets, validated on a later day, published as versioned artifacts that
-//! `liverec score` — and the serving team — can evaluate from `model.json` alone.
+//! Ranking models as a library: LR (linfa), GBDT (forust-ml) and GBDT+LR fitted on frames in
+//! memory, offline metrics, the versioned artifact that `liverec score` — and the serving
+//! team — evaluate from `model.json` alone, and its publication. What to train and when to
+//! publish is the `train` job's business (`builtin::train`).
 
 pub mod artifact;
 pub mod columns;
 pub mod data;
+pub mod fit;
 pub mod gbdt;
 pub mod lr;
 pub mod metrics;
@@ -12,4 +14,16 @@ pub mod prep;
 pub mod publish;
 pub mod report;
 pub mod score;
-pub mod train;
+
+use serde::{Deserialize, Serialize};
+
+/// The ordered feature columns a model reads from the samples (a training job's
+/// `[features]`).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FeatureList {
+    #[serde(default)]
+    pub numeric: Vec<String>,
+    #[serde(default)]
+    pub categorical: Vec<String>,
+}

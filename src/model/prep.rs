@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 
 use ndarray::{Array2, ShapeBuilder};
 
+use super::FeatureList;
 use super::artifact::{NumericTransform, Vocabulary, slog1p, standardize};
 use super::data::{Frame, NULL_CODE};
-use crate::job::FeatureList;
 
 pub fn vocabularies(frame: &Frame, features: &FeatureList, min_count: u64) -> Vec<Vocabulary> {
     features

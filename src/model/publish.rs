@@ -4,43 +4,14 @@
 //! whole (see [`commit_version`]). `LATEST` names the published version and is replaced in
 //! one atomic, conditional write, only when the gate passes.
 
-use std::collections::BTreeMap;
-
 use anyhow::{Context, Result, bail};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::artifact::ModelArtifact;
 use crate::storage::{Conditional, Location, Storage};
 
-pub const MANIFEST: &str = "manifest.json";
-pub const MODEL: &str = "model.json";
-pub const METRICS: &str = "metrics.json";
-pub const LATEST: &str = "LATEST";
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ModelManifest {
-    pub model_type: String,
-    pub version: String,
-    pub training_end: chrono::NaiveDate,
-    pub train_days: Vec<chrono::NaiveDate>,
-    pub validation_day: chrono::NaiveDate,
-    pub train_rows: u64,
-    pub train_positives: u64,
-    pub validation_rows: u64,
-    pub validation_positives: u64,
-    /// Share of the training set's rows used (deterministic, seeded); 1 = all.
-    pub train_sample_rate: f64,
-    pub params: BTreeMap<String, serde_json::Value>,
-    /// Sample partitions read, with the run that wrote each.
-    pub inputs: Vec<serde_json::Value>,
-    pub gate: serde_json::Value,
-    pub liverec_version: String,
-    pub run_id: String,
-    pub created_at: chrono::DateTime<chrono::Utc>,
-    /// sha256 (hex) of every other file of the folder.
-    pub files: BTreeMap<String, String>,
-}
+pub use crate::doc::model::ModelManifest;
+pub use crate::layout::{LATEST, MANIFEST, METRICS, MODEL};
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
@@ -80,7 +51,7 @@ pub async fn commit_version(
         }
         return Ok(target.loc);
     };
-    let staged = root.join("_staging").join(version);
+    let staged = root.join(crate::layout::staged_model_version(version));
     std::fs::create_dir_all(&staged)
         .with_context(|| format!("cannot create {}", staged.display()))?;
     for (name, bytes) in files {

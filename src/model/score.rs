@@ -121,7 +121,7 @@ pub async fn run(model: &str, input: &Path, output: &Path) -> Result<ScoreSummar
                     writer = Some(ArrowWriter::try_new(
                         f,
                         out.schema(),
-                        Some(crate::writer::writer_properties()),
+                        Some(crate::parquet_file::writer_properties()),
                     )?);
                 }
                 if let Some(w) = writer.as_mut() {

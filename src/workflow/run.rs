@@ -10,12 +10,16 @@ use chrono::{Days, NaiveDate, Utc};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 
+use super::fingerprint;
+use super::lock::Lock;
 use super::spec::{TaskSpec, WorkflowSpec};
-use super::state::{self, LedgerEntry, Lock, OutputRef, RunState, Status, TaskState};
+use super::state::{self, LedgerEntry, OutputRef, RunState, Status, TaskState};
+use super::task::{self, Outcome, TaskRun};
 use crate::engine::EngineOptions;
-use crate::job::JobSpec;
-use crate::runner::{RunRequest, new_run_id, run_job};
-use crate::storage::{Location, Storage};
+use crate::error::error_chain;
+use crate::job::{JobSpec, QUALITY_JOB};
+use crate::signals::{self, Interrupted, Signal};
+use crate::storage::{Location, Storage, committed};
 
 #[derive(Clone, Debug)]
 pub struct WorkflowRequest {
@@ -29,6 +33,8 @@ pub struct WorkflowRequest {
     pub break_lock: bool,
     /// `--set` overrides: (task or None for every task whose job declares the key, key, value).
     pub overrides: Vec<(Option<String>, String, String)>,
+    /// Overrides the workflow file's per-attempt time limit.
+    pub task_timeout_s: Option<u64>,
 }
 
 /// A task's parameter overrides: the workflow file's `set`, then the command line's.
@@ -57,67 +63,60 @@ fn task_day(date: NaiveDate, t: &TaskSpec) -> Result<NaiveDate> {
     d.with_context(|| format!("task {}: day out of range", t.name))
 }
 
-fn job_name(t: &TaskSpec) -> String {
-    t.job.clone()
-}
-
 struct Done {
     outputs: Vec<OutputRef>,
     printed: Vec<String>,
 }
 
-/// Runs one attempt of a task.
-async fn attempt(req: &WorkflowRequest, t: &TaskSpec, day: NaiveDate) -> Result<Done> {
-    let report = run_job(RunRequest {
-        job: JobSpec::load(&job_name(t))?,
-        date: day,
-        input: req.input.clone(),
-        output: req.output.clone(),
-        overrides: task_overrides(req, t),
-        engine: req.engine.clone(),
-    })
-    .await?;
-    Ok(Done {
-        outputs: report
-            .outputs
-            .iter()
-            .map(|o| OutputRef {
-                table: o.table.clone(),
-                location: o.location.clone(),
-                rows: o.rows,
-            })
-            .collect(),
-        printed: report.printed,
-    })
+/// How a task ended after its attempts.
+enum TaskEnd {
+    Done(Done),
+    Failed(String),
+    Interrupted(Signal),
 }
 
-/// A task with retries (backoff doubling) and a time limit per attempt.
+/// A task with retries (backoff doubling) and a time limit per attempt, each attempt a child
+/// process (`task`).
 async fn run_task(
     req: &WorkflowRequest,
     spec: &WorkflowSpec,
     t: &TaskSpec,
     day: NaiveDate,
-) -> (u32, Result<Done>) {
+) -> (u32, TaskEnd) {
+    let overrides = task_overrides(req, t);
+    let run = TaskRun {
+        name: &t.name,
+        job: &t.job,
+        day,
+        overrides: &overrides,
+        input: &req.input,
+        output: &req.output,
+        engine: &req.engine,
+        limit: Duration::from_secs(req.task_timeout_s.unwrap_or(spec.task_timeout_s)),
+    };
     let mut backoff = spec.retry_backoff_s;
     let mut attempts = 0;
     loop {
         attempts += 1;
-        let limit = Duration::from_secs(spec.task_timeout_s);
-        let result = match tokio::time::timeout(limit, attempt(req, t, day)).await {
-            Ok(r) => r,
-            Err(_) => Err(anyhow!("timed out after {} s", spec.task_timeout_s)),
-        };
-        match result {
-            Ok(done) => return (attempts, Ok(done)),
-            // A model below the gate will not pass on a second try.
-            Err(e) if e.is::<crate::model::train::GateFailed>() => return (attempts, Err(e)),
-            Err(e) if attempts <= spec.retries => {
-                tracing::warn!(task = %t.name, attempt = attempts, "failed, retrying in {backoff} s: {}", crate::cli::error_chain(&e));
-                tokio::time::sleep(Duration::from_secs_f64(backoff)).await;
-                backoff *= 2.0;
+        let (reason, retry) = match task::attempt(&run).await {
+            Ok(Outcome::Done { outputs, printed }) => {
+                return (attempts, TaskEnd::Done(Done { outputs, printed }));
             }
-            Err(e) => return (attempts, Err(e)),
+            Ok(Outcome::Interrupted(s)) => return (attempts, TaskEnd::Interrupted(s)),
+            Ok(Outcome::TimedOut) => (format!("timed out after {} s", run.limit.as_secs()), true),
+            // A model below the gate will not pass on a second try.
+            Ok(Outcome::Failed { reason, retry }) => (reason, retry),
+            Err(e) => (error_chain(&e), true),
+        };
+        if !retry || attempts > spec.retries {
+            return (attempts, TaskEnd::Failed(reason));
         }
+        tracing::warn!(task = %t.name, attempt = attempts, "failed, retrying in {backoff} s: {reason}");
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs_f64(backoff)) => {}
+            s = signals::received() => return (attempts, TaskEnd::Interrupted(s)),
+        }
+        backoff *= 2.0;
     }
 }
 
@@ -132,9 +131,8 @@ fn log(bar: &indicatif::ProgressBar, line: &str) {
     }
 }
 
-/// Runs the workflow for `req.date`. Returns the final state; an error when it failed.
-pub async fn run_day(req: &WorkflowRequest) -> Result<RunState> {
-    let spec = WorkflowSpec::load(&req.workflow)?;
+/// Refuses `--set` overrides that name no task, or a key no task takes.
+fn check_overrides(req: &WorkflowRequest, spec: &WorkflowSpec) -> Result<()> {
     for (task, key, _) in &req.overrides {
         match task {
             Some(name) if spec.task(name).is_none() => {
@@ -156,21 +154,19 @@ pub async fn run_day(req: &WorkflowRequest) -> Result<RunState> {
             _ => {}
         }
     }
-    let input = Storage::open(req.input.clone())?;
-    let output = Storage::open(req.output.clone())?;
-    let run_id = new_run_id();
-    let lock = Lock::acquire(
-        &state::run_dir(&output, &spec.name, req.date),
-        &run_id,
-        req.break_lock,
-    )
-    .await?;
+    Ok(())
+}
 
-    // Fingerprints of every task, upstream first.
-    let order = spec.order()?;
+/// Every task pending, with its day and fingerprint (upstream first).
+async fn plan(
+    req: &WorkflowRequest,
+    spec: &WorkflowSpec,
+    order: &[usize],
+    input: &Storage,
+) -> Result<Vec<(String, TaskState)>> {
     let mut fps: HashMap<String, String> = HashMap::new();
     let mut tasks = Vec::new();
-    for &i in &order {
+    for &i in order {
         let t = &spec.tasks[i];
         let day = task_day(req.date, t)?;
         // Upstream tasks that write data (not the `quality` check, which only guards the
@@ -179,26 +175,17 @@ pub async fn run_day(req: &WorkflowRequest) -> Result<RunState> {
         let upstream: Vec<String> = t
             .after
             .iter()
-            .filter(|d| {
-                spec.task(d)
-                    .is_some_and(|u| u.job != crate::quality::QUALITY_JOB)
-            })
+            .filter(|d| spec.task(d).is_some_and(|u| u.job != QUALITY_JOB))
             .map(|d| fps[d].clone())
             .collect();
-        let fp = state::fingerprint(
-            &input,
-            &job_name(t),
-            day,
-            &task_overrides(req, t),
-            &upstream,
-        )
-        .await?;
+        let fp = fingerprint::fingerprint(input, &t.job, day, &task_overrides(req, t), &upstream)
+            .await?;
         fps.insert(t.name.clone(), fp.clone());
         tasks.push((
             t.name.clone(),
             TaskState {
                 status: Status::Pending,
-                job: job_name(t),
+                job: t.job.clone(),
                 date: day,
                 fingerprint: fp,
                 attempts: 0,
@@ -211,6 +198,42 @@ pub async fn run_day(req: &WorkflowRequest) -> Result<RunState> {
             },
         ));
     }
+    Ok(tasks)
+}
+
+/// A task's ledger entry, when its outputs are committed with the task's fingerprint and
+/// still there (and `--force` is not given).
+async fn reusable(
+    req: &WorkflowRequest,
+    output: &Storage,
+    workflow: &str,
+    task: &TaskState,
+) -> Result<Option<LedgerEntry>> {
+    match state::ledger_get(output, workflow, &task.job, task.date).await? {
+        Some(entry) if !req.force && entry.fingerprint == task.fingerprint => {
+            Ok(state::outputs_present(&entry.outputs)
+                .await?
+                .then_some(entry))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Runs the workflow for `req.date`. Returns the final state; an error when it failed.
+pub async fn run_day(req: &WorkflowRequest) -> Result<RunState> {
+    let spec = WorkflowSpec::load(&req.workflow)?;
+    check_overrides(req, &spec)?;
+    let input = Storage::open(req.input.clone())?;
+    let output = Storage::open(req.output.clone())?;
+    let run_id = committed::new_run_id();
+    let lock = Lock::acquire(
+        &state::run_dir(&output, &spec.name, req.date),
+        &run_id,
+        req.break_lock,
+    )
+    .await?;
+
+    let order = spec.order()?;
     let mut st = RunState {
         workflow: spec.name.clone(),
         date: req.date,
@@ -219,7 +242,7 @@ pub async fn run_day(req: &WorkflowRequest) -> Result<RunState> {
         started: Utc::now(),
         finished: None,
         reason: None,
-        tasks,
+        tasks: plan(req, &spec, &order, &input).await?,
     };
     state::save(&output, &st).await?;
     let bar = crate::progress::bar(
@@ -235,43 +258,75 @@ pub async fn run_day(req: &WorkflowRequest) -> Result<RunState> {
             st.tasks.len()
         ),
     );
+    let end = run_tasks(req, &spec, &order, &output, &mut st, &bar).await?;
+    bar.finish_and_clear();
+    st.finished = Some(Utc::now());
+    (st.status, st.reason) = match &end {
+        RunEnd::Succeeded => (Status::Succeeded, None),
+        RunEnd::Failed(reason) => (Status::Failed, Some(reason.clone())),
+        RunEnd::Interrupted(s) => (
+            Status::Interrupted,
+            Some(format!("interrupted by {}", s.name())),
+        ),
+    };
+    state::save(&output, &st).await?;
+    if let Err(e) = super::report::write(&input, &output, &st).await {
+        tracing::warn!("cannot write the run report: {e:#}");
+    }
+    lock.release().await?;
+    match end {
+        RunEnd::Succeeded => Ok(st),
+        RunEnd::Failed(reason) => Err(anyhow!(reason)),
+        RunEnd::Interrupted(s) => Err(Interrupted(s).into()),
+    }
+}
 
-    let spec_r = &spec;
+/// How a day's run ended.
+enum RunEnd {
+    Succeeded,
+    /// The first task failure.
+    Failed(String),
+    Interrupted(Signal),
+}
+
+/// The scheduling loop: starts (or skips) every task whose dependencies are done, within
+/// `max_parallel`, records each as it finishes; after a failure or a signal starts nothing
+/// new and lets the running tasks end (on a signal each stops its child process).
+async fn run_tasks(
+    req: &WorkflowRequest,
+    spec: &WorkflowSpec,
+    order: &[usize],
+    output: &Storage,
+    st: &mut RunState,
+    bar: &indicatif::ProgressBar,
+) -> Result<RunEnd> {
     let mut running = FuturesUnordered::new();
     let mut failure: Option<String> = None;
+    let mut interrupted: Option<Signal> = None;
     loop {
-        // Start (or skip) every task whose dependencies are done, within the bound.
+        if interrupted.is_none() {
+            interrupted = signals::pending();
+        }
         let mut progressed = true;
-        while progressed && failure.is_none() {
+        while progressed && failure.is_none() && interrupted.is_none() {
             progressed = false;
-            for &i in &order {
+            for &i in order {
                 let t = &spec.tasks[i];
-                if st.task(&t.name).status != Status::Pending
-                    || !t
-                        .after
+                let ready = st.task(&t.name).status == Status::Pending
+                    && t.after
                         .iter()
-                        .all(|d| matches!(st.task(d).status, Status::Succeeded | Status::Skipped))
-                    || running.len() >= spec.max_parallel
-                {
+                        .all(|d| matches!(st.task(d).status, Status::Succeeded | Status::Skipped));
+                if !ready || running.len() >= spec.max_parallel {
                     continue;
                 }
                 let ts = st.task(&t.name).clone();
-                let reusable =
-                    match state::ledger_get(&output, &spec.name, &ts.job, ts.date).await? {
-                        Some(entry) if !req.force && entry.fingerprint == ts.fingerprint => {
-                            state::outputs_present(&entry.outputs)
-                                .await?
-                                .then_some(entry)
-                        }
-                        _ => None,
-                    };
-                if let Some(entry) = reusable {
+                if let Some(entry) = reusable(req, output, &spec.name, &ts).await? {
                     let task = st.task_mut(&t.name);
                     task.status = Status::Skipped;
-                    task.outputs = entry.outputs.clone();
                     task.rows = entry.outputs.iter().map(|o| o.rows).sum();
+                    task.outputs = entry.outputs;
                     log(
-                        &bar,
+                        bar,
                         &format!(
                             "{:<20} skipped (outputs up to date, run {})",
                             t.name, entry.workflow_run
@@ -283,76 +338,97 @@ pub async fn run_day(req: &WorkflowRequest) -> Result<RunState> {
                     task.status = Status::Running;
                     task.started = Some(Utc::now());
                     log(
-                        &bar,
+                        bar,
                         &format!("{:<20} started ({} {})", t.name, ts.job, ts.date),
                     );
                     let started = Instant::now();
                     let (name, day) = (t.name.clone(), ts.date);
-                    let fut = async move {
-                        let (attempts, result) = run_task(req, spec_r, t, day).await;
-                        (name, attempts, started.elapsed().as_secs_f64(), result)
-                    };
-                    running.push(fut);
+                    running.push(async move {
+                        let (attempts, end) = run_task(req, spec, t, day).await;
+                        (name, attempts, started.elapsed().as_secs_f64(), end)
+                    });
                 }
                 progressed = true;
-                state::save(&output, &st).await?;
+                state::save(output, st).await?;
             }
         }
-        let Some((name, attempts, seconds, result)) = running.next().await else {
+        let Some((name, attempts, seconds, end)) = running.next().await else {
             break;
         };
-        let task = st.task_mut(&name);
-        task.attempts = attempts;
-        task.seconds = Some(seconds);
-        match result {
-            Ok(done) => {
-                task.status = Status::Succeeded;
-                task.rows = done.outputs.iter().map(|o| o.rows).sum();
-                task.outputs = done.outputs;
-                task.printed = done.printed;
-                let entry = LedgerEntry {
-                    fingerprint: task.fingerprint.clone(),
-                    workflow_run: run_id.clone(),
-                    outputs: task.outputs.clone(),
-                    finished: Utc::now(),
-                };
-                let (job, day) = (task.job.clone(), task.date);
-                log(
-                    &bar,
-                    &format!("{name:<20} done in {seconds:.1} s, {} rows", task.rows),
-                );
-                state::ledger_put(&output, &spec.name, &job, day, &entry).await?;
+        match finish_task(output, spec, st, bar, &name, attempts, seconds, end).await? {
+            TaskEnd::Failed(reason) => {
+                failure.get_or_insert(reason);
             }
-            Err(e) => {
-                let msg = crate::cli::error_chain(&e);
-                task.status = Status::Failed;
-                task.error = Some(msg.clone());
-                log(
-                    &bar,
-                    &format!("{name:<20} FAILED after {attempts} attempt(s): {msg}"),
-                );
-                failure.get_or_insert(format!("task {name} failed: {msg}"));
+            TaskEnd::Interrupted(s) => {
+                interrupted.get_or_insert(s);
             }
+            TaskEnd::Done(_) => {}
         }
         bar.inc(1);
-        state::save(&output, &st).await?;
+        state::save(output, st).await?;
     }
-    bar.finish_and_clear();
-    st.finished = Some(Utc::now());
-    st.status = if failure.is_some() {
-        Status::Failed
-    } else {
-        Status::Succeeded
-    };
-    st.reason = failure.clone();
-    state::save(&output, &st).await?;
-    if let Err(e) = super::report::write(&input, &output, &st).await {
-        tracing::warn!("cannot write the run report: {e:#}");
-    }
-    lock.release().await?;
-    match failure {
-        Some(reason) => Err(anyhow!(reason)),
-        None => Ok(st),
+    Ok(match (interrupted, failure) {
+        (Some(s), _) => RunEnd::Interrupted(s),
+        (None, Some(reason)) => RunEnd::Failed(reason),
+        (None, None) => RunEnd::Succeeded,
+    })
+}
+
+/// Records a finished task: its outputs in the ledger on success, its error or interruption
+/// otherwise. Returns how it ended (a failure's reason as the run gives it).
+#[allow(clippy::too_many_arguments)]
+async fn finish_task(
+    output: &Storage,
+    spec: &WorkflowSpec,
+    st: &mut RunState,
+    bar: &indicatif::ProgressBar,
+    name: &str,
+    attempts: u32,
+    seconds: f64,
+    end: TaskEnd,
+) -> Result<TaskEnd> {
+    let run_id = st.run_id.clone();
+    let task = st.task_mut(name);
+    task.attempts = attempts;
+    task.seconds = Some(seconds);
+    match end {
+        TaskEnd::Done(done) => {
+            task.status = Status::Succeeded;
+            task.rows = done.outputs.iter().map(|o| o.rows).sum();
+            task.outputs = done.outputs;
+            task.printed = done.printed;
+            let entry = LedgerEntry {
+                fingerprint: task.fingerprint.clone(),
+                workflow_run: run_id,
+                outputs: task.outputs.clone(),
+                finished: Utc::now(),
+            };
+            let (job, day) = (task.job.clone(), task.date);
+            log(
+                bar,
+                &format!("{name:<20} done in {seconds:.1} s, {} rows", task.rows),
+            );
+            state::ledger_put(output, &spec.name, &job, day, &entry).await?;
+            Ok(TaskEnd::Done(Done {
+                outputs: Vec::new(),
+                printed: Vec::new(),
+            }))
+        }
+        TaskEnd::Failed(msg) => {
+            task.status = Status::Failed;
+            task.error = Some(msg.clone());
+            log(
+                bar,
+                &format!("{name:<20} FAILED after {attempts} attempt(s): {msg}"),
+            );
+            Ok(TaskEnd::Failed(format!("task {name} failed: {msg}")))
+        }
+        TaskEnd::Interrupted(s) => {
+            task.status = Status::Interrupted;
+            task.error = Some(format!("interrupted by {}", s.name()));
+            log(bar, &format!("{name:<20} INTERRUPTED by {}", s.name()));
+            Ok(TaskEnd::Interrupted(s))
+        }
     }
 }
 

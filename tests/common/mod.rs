@@ -202,9 +202,20 @@ pub fn assert_heat_rows_match(m: &serde_json::Value, batches: &[RecordBatch], wh
 pub fn assert_partition_whole(dir: &Path) -> serde_json::Value {
     let m = manifest(dir);
     let listed = manifest_files(&m);
+    // Object stores keep a replaced version's files for a retention period; the manifest
+    // names them, and readers never see them.
+    let replaced: Vec<String> = m["replaced"]
+        .as_array()
+        .map(|r| {
+            r.iter()
+                .map(|f| f["name"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
     let mut present: Vec<String> = parquet_files(dir)
         .iter()
         .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .filter(|name| !replaced.contains(name))
         .collect();
     present.sort();
     let mut listed_sorted = listed.clone();
@@ -215,13 +226,7 @@ pub fn assert_partition_whole(dir: &Path) -> serde_json::Value {
         "files of {} differ from its manifest",
         dir.display()
     );
-    let rows: usize = read_dir(dir).iter().map(|b| b.num_rows()).sum();
-    assert_eq!(
-        rows as u64,
-        m["rows"].as_u64().unwrap(),
-        "rows of {}",
-        dir.display()
-    );
+    read_committed(dir);
     m
 }
 
@@ -274,7 +279,7 @@ pub fn all_rows(root: &Path, tables: &[&str]) -> Vec<(String, Vec<String>)> {
             parts.sort();
             for part in parts {
                 assert_partition_whole(&part);
-                for b in read_dir(&part) {
+                for b in read_committed(&part).1 {
                     for r in 0..b.num_rows() {
                         let cells: Vec<String> = b
                             .columns()

@@ -24,11 +24,22 @@ use object_store::{
 };
 use serde::Deserialize;
 
-use crate::manifest::MANIFEST_FILE;
+use crate::layout::PARTITION_MANIFEST as MANIFEST_FILE;
+
+/// A new run id, `YYYYMMDDTHHMMSS-xxxxxxxx` (UTC start time and 8 random hex digits): what
+/// run-stamped file names carry, and what manifests, ledgers and logs name a run by.
+pub fn new_run_id() -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!(
+        "{}-{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%S"),
+        &id[..8]
+    )
+}
 
 /// Whether a file name is a data file written by a liverec run on an object store:
-/// `part-NNNNN.<run_id>.parquet` with a run id `YYYYMMDDTHHMMSS-xxxxxxxx` (see
-/// `runner::new_run_id`).
+/// `part-NNNNN.<run_id>.parquet` (written by the client) or `part-NNNNN-xxxxxxxx.<run_id>.parquet`
+/// (written by an executor's attempt), with a run id from [`new_run_id`].
 pub fn is_run_stamped(name: &str) -> bool {
     let Some(rest) = name
         .strip_prefix("part-")
@@ -39,7 +50,13 @@ pub fn is_run_stamped(name: &str) -> bool {
     let Some((number, run_id)) = rest.split_once('.') else {
         return false;
     };
-    number.len() == 5 && number.bytes().all(|b| b.is_ascii_digit()) && is_run_id(run_id)
+    let (number, attempt) = number.split_once('-').unwrap_or((number, ""));
+    let attempt_ok = attempt.is_empty()
+        || (attempt.len() == 8 && attempt.bytes().all(|c| c.is_ascii_hexdigit()));
+    number.len() == 5
+        && number.bytes().all(|b| b.is_ascii_digit())
+        && attempt_ok
+        && is_run_id(run_id)
 }
 
 fn is_run_id(id: &str) -> bool {
@@ -62,15 +79,31 @@ pub fn stamped_name(base: &str, run_id: &str) -> String {
     }
 }
 
-/// The part of a partition manifest the visibility rule needs.
+/// The part of a partition manifest the visibility rule and cleanup need.
 #[derive(Deserialize)]
 struct ListedFiles {
     files: Vec<ListedFile>,
+    #[serde(default)]
+    replaced: Vec<ReplacedFile>,
 }
 
 #[derive(Deserialize)]
 struct ListedFile {
     name: String,
+}
+
+#[derive(Deserialize)]
+struct ReplacedFile {
+    name: String,
+    replaced_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// What a partition's manifest says about its data files: the live ones, and the replaced
+/// ones with when they were replaced.
+#[derive(Debug, Default)]
+pub struct ManifestFiles {
+    pub live: HashSet<String>,
+    pub replaced: std::collections::HashMap<String, chrono::DateTime<chrono::Utc>>,
 }
 
 /// An object store whose listings show committed data files only.
@@ -101,6 +134,11 @@ pub fn parent(path: &Path) -> String {
 
 /// The names of the data files the manifest of `dir` lists.
 pub async fn listed_files(store: &Arc<dyn ObjectStore>, dir: &str) -> Result<HashSet<String>> {
+    Ok(manifest_files(store, dir).await?.live)
+}
+
+/// The data files the manifest of `dir` lists as live and as replaced.
+pub async fn manifest_files(store: &Arc<dyn ObjectStore>, dir: &str) -> Result<ManifestFiles> {
     let path = Path::from(format!("{dir}/{MANIFEST_FILE}"));
     let bytes = store.get(&path).await?.bytes().await?;
     let listed: ListedFiles =
@@ -108,7 +146,14 @@ pub async fn listed_files(store: &Arc<dyn ObjectStore>, dir: &str) -> Result<Has
             store: "liverec",
             source: format!("{path}: not a partition manifest: {e}").into(),
         })?;
-    Ok(listed.files.into_iter().map(|f| f.name).collect())
+    Ok(ManifestFiles {
+        live: listed.files.into_iter().map(|f| f.name).collect(),
+        replaced: listed
+            .replaced
+            .into_iter()
+            .map(|r| (r.name, r.replaced_at))
+            .collect(),
+    })
 }
 
 /// Keeps the objects a reader may see: in a directory with a manifest, the data files it
@@ -232,8 +277,13 @@ mod tests {
         let name = stamped_name("part-00001.parquet", run);
         assert_eq!(name, "part-00001.20261129T123456-0a1b2c3d.parquet");
         assert!(is_run_stamped(&name));
+        assert!(is_run_stamped(
+            "part-00001-9f8e7d6c.20261129T123456-0a1b2c3d.parquet"
+        ));
         for other in [
             "part-00001.parquet",
+            "part-00001-9f8e7d6.20261129T123456-0a1b2c3d.parquet",
+            "part-00001-9f8e7d6z.20261129T123456-0a1b2c3d.parquet",
             "part-0.parquet",
             "part-00001.20261129T123456-0a1b2c3X.parquet",
             "events.20261129T123456-0a1b2c3d.parquet",

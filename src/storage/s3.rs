@@ -21,13 +21,18 @@ use anyhow::{Context, Result};
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::{BackoffConfig, ObjectStore, RetryConfig};
 
-use crate::storage::Location;
+use crate::location::Location;
 
 static ENDPOINT: OnceLock<String> = OnceLock::new();
 
 /// The `--s3-endpoint` flag: overrides every other endpoint setting of this process.
 pub fn set_endpoint(endpoint: &str) {
     let _ = ENDPOINT.set(endpoint.to_string());
+}
+
+/// The `--s3-endpoint` given to this process, if any (passed on to child processes).
+pub fn endpoint() -> Option<&'static str> {
+    ENDPOINT.get().map(String::as_str)
 }
 
 /// Opens a bucket's store (unfiltered: see `storage::Storage` for the committed view).
@@ -183,7 +188,7 @@ impl datafusion::execution::object_store::ObjectStoreRegistry for LiverecObjectS
                     )
                 })?;
                 let store: Arc<dyn ObjectStore> =
-                    Arc::new(crate::committed::CommittedView::new(raw));
+                    Arc::new(super::committed::CommittedView::new(raw));
                 let base = url::Url::parse(&format!("s3://{}", url.host_str().unwrap_or_default()))
                     .map_err(|err| datafusion::error::DataFusionError::External(err.into()))?;
                 self.inner.register_store(&base, store.clone());

@@ -1,6 +1,11 @@
 //! liverec's own Ballista scheduler and executors. They are Ballista's, started from the
-//! liverec binary with liverec's UDF registry installed: Ballista ships functions by name
-//! only, so the client, the scheduler and every executor must know the same set.
+//! liverec binary with liverec's UDF registry and physical codec installed: Ballista ships
+//! functions by name only and encodes only the nodes its codec knows, so the client, the
+//! scheduler and every executor must know the same functions and the same nodes (`codec`:
+//! the distributed writer). `write` is the client's side of writing on the executors.
+
+pub mod codec;
+pub mod write;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -35,6 +40,8 @@ pub async fn run_scheduler(opts: SchedulerOptions) -> Result<()> {
         executor_timeout_seconds: opts.executor_timeout_s,
         expire_dead_executor_interval_seconds: (opts.executor_timeout_s / 3).clamp(1, 15),
         disable_rest_api: !opts.rest_api,
+        // Physical plans from clients carry liverec's writer node.
+        override_physical_codec: Some(Arc::new(codec::LiverecCodec::default())),
         // Plans arrive with the client's config; decode them with liverec's functions.
         override_session_builder: Some(Arc::new(|config: SessionConfig| {
             let runtime = engine::runtime_env(&EngineOptions::default())
@@ -104,11 +111,15 @@ pub async fn run_executor(opts: ExecutorOptions) -> Result<()> {
         job_data_ttl_seconds: 24 * 3600,
         print_thread_info: false,
         override_function_registry: Some(Arc::new(BallistaFunctionRegistry::from(&state))),
+        // Task plans carry liverec's writer node.
+        override_physical_codec: Some(Arc::new(codec::LiverecCodec::default())),
         // Executors open S3 buckets themselves from the URLs in the plan (credentials from
         // their own environment), like the client and the scheduler.
         override_runtime_producer: Some(Arc::new(move |_| {
             let mut builder = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
-                .with_object_store_registry(Arc::new(crate::s3::LiverecObjectStores::default()));
+                .with_object_store_registry(Arc::new(
+                    crate::storage::s3::LiverecObjectStores::default(),
+                ));
             if let Some(dir) = &work_dir {
                 builder = builder.with_temp_file_path(dir.clone());
             }

@@ -2,147 +2,23 @@
 //!
 //! Local directories (`./data`, `/abs/path`, `file:///…`) and S3-compatible buckets
 //! (`s3://bucket/prefix`) go through the same calls. Only the commit step of the atomic
-//! writer differs per backend (see `writer.rs`).
+//! writer differs per backend (see `writer`).
 
-use std::path::PathBuf;
+pub mod committed;
+pub mod s3;
+
 use std::sync::Arc;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 use chrono::NaiveDate;
 use futures::TryStreamExt;
 use object_store::local::LocalFileSystem;
-use object_store::path::Path as StorePath;
 use object_store::{ObjectStore, ObjectStoreExt};
-use url::Url;
 
-/// A location: a directory-like URL (no trailing slash kept internally).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Location {
-    url: Url,
-}
-
-impl Location {
-    /// Parses a user-given location: a URL with a scheme, or a local path (relative paths are
-    /// resolved against the current directory).
-    pub fn parse(text: &str) -> Result<Self> {
-        let text = text.trim();
-        if text.is_empty() {
-            bail!("empty location");
-        }
-        if let Some((scheme, _)) = text.split_once("://") {
-            let url = Url::parse(text).with_context(|| format!("invalid location URL {text:?}"))?;
-            match scheme {
-                "file" | "s3" => {}
-                other => bail!(
-                    "unsupported storage scheme {other:?} in {text:?} (supported: local paths, file://, s3://)"
-                ),
-            }
-            if scheme == "s3" && url.host_str().unwrap_or("").is_empty() {
-                bail!("s3 location {text:?} has no bucket name");
-            }
-            return Ok(Self::from_url(url));
-        }
-        let path = PathBuf::from(text);
-        let abs = if path.is_absolute() {
-            path
-        } else {
-            std::env::current_dir()
-                .context("cannot read the current directory")?
-                .join(path)
-        };
-        let abs = normalize(&abs);
-        let url = Url::from_directory_path(&abs)
-            .map_err(|_| anyhow!("cannot turn {} into a file URL", abs.display()))?;
-        Ok(Self::from_url(url))
-    }
-
-    fn from_url(mut url: Url) -> Self {
-        let trimmed = url.path().trim_end_matches('/').to_string();
-        url.set_path(if trimmed.is_empty() { "/" } else { &trimmed });
-        Self { url }
-    }
-
-    /// A child location; `segment` may contain `/`.
-    pub fn join(&self, segment: &str) -> Self {
-        let mut url = self.url.clone();
-        let base = url.path().trim_end_matches('/').to_string();
-        url.set_path(&format!("{base}/{}", segment.trim_matches('/')));
-        Self { url }
-    }
-
-    pub fn scheme(&self) -> &str {
-        self.url.scheme()
-    }
-
-    pub fn is_local(&self) -> bool {
-        self.url.scheme() == "file"
-    }
-
-    /// The filesystem path of a local location.
-    pub fn local_path(&self) -> Option<PathBuf> {
-        if self.is_local() {
-            self.url.to_file_path().ok()
-        } else {
-            None
-        }
-    }
-
-    /// The key prefix of this location inside its store.
-    pub fn store_path(&self) -> StorePath {
-        let path = self.url.path().trim_matches('/');
-        // Url paths are percent-encoded; object_store's Path::from_url_path decodes them.
-        StorePath::from_url_path(path).unwrap_or_else(|_| StorePath::from(path))
-    }
-
-    /// The URL of the store this location lives in (`file:///` or `s3://bucket`).
-    pub fn store_url(&self) -> Url {
-        let mut url = self.url.clone();
-        url.set_path("/");
-        url.set_query(None);
-        url.set_fragment(None);
-        url
-    }
-
-    /// The URL with a trailing slash, as DataFusion's `ListingTableUrl` wants for directories.
-    pub fn dir_url(&self) -> String {
-        let s = self.url.as_str();
-        if s.ends_with('/') {
-            s.to_string()
-        } else {
-            format!("{s}/")
-        }
-    }
-
-    pub fn url(&self) -> &Url {
-        &self.url
-    }
-}
-
-impl std::fmt::Display for Location {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.local_path() {
-            Some(p) => write!(f, "{}", p.display()),
-            None => write!(f, "{}", self.url),
-        }
-    }
-}
-
-fn normalize(path: &std::path::Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for comp in path.components() {
-        match comp {
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
-            std::path::Component::CurDir => {}
-            other => out.push(other.as_os_str()),
-        }
-    }
-    out
-}
+pub use crate::location::Location;
 
 /// Opens the object store behind a location as readers see it (on S3, listings show
-/// committed data files only: `committed.rs`), and the same store unfiltered (for the
+/// committed data files only: `committed`), and the same store unfiltered (for the
 /// writer's own leftovers and for cleanup).
 fn open_stores(loc: &Location) -> Result<(Arc<dyn ObjectStore>, Arc<dyn ObjectStore>)> {
     match loc.scheme() {
@@ -151,9 +27,8 @@ fn open_stores(loc: &Location) -> Result<(Arc<dyn ObjectStore>, Arc<dyn ObjectSt
             Ok((store.clone(), store))
         }
         "s3" => {
-            let raw = crate::s3::open_s3(loc)?;
-            let view: Arc<dyn ObjectStore> =
-                Arc::new(crate::committed::CommittedView::new(raw.clone()));
+            let raw = s3::open_s3(loc)?;
+            let view: Arc<dyn ObjectStore> = Arc::new(committed::CommittedView::new(raw.clone()));
             Ok((view, raw))
         }
         other => bail!("unsupported storage scheme {other:?}"),
@@ -269,17 +144,19 @@ impl Storage {
         }
     }
 
+    /// What is directly under this location: objects, and the prefixes of subdirectories.
+    async fn listing(&self) -> Result<object_store::ListResult> {
+        self.store
+            .list_with_delimiter(Some(&self.loc.store_path()))
+            .await
+            .with_context(|| format!("cannot list {}", self.loc))
+    }
+
     /// The `dt=YYYY-MM-DD` partitions directly under this location, sorted. Names that do not
     /// start with `dt=` are ignored; a `dt=` name that is not a date is an error.
     pub async fn list_partitions(&self) -> Result<Vec<NaiveDate>> {
-        let prefix = self.loc.store_path();
-        let listing = self
-            .store
-            .list_with_delimiter(Some(&prefix))
-            .await
-            .with_context(|| format!("cannot list {}", self.loc))?;
         let mut days = Vec::new();
-        for dir in listing.common_prefixes {
+        for dir in self.listing().await?.common_prefixes {
             let Some(name) = dir.filename() else { continue };
             let Some(value) = name.strip_prefix("dt=") else {
                 continue;
@@ -315,13 +192,9 @@ impl Storage {
 
     /// Data files (`*.parquet`, not hidden) directly under this location, sorted by name.
     pub async fn list_parquet_files(&self) -> Result<Vec<object_store::ObjectMeta>> {
-        let prefix = self.loc.store_path();
-        let listing = self
-            .store
-            .list_with_delimiter(Some(&prefix))
-            .await
-            .with_context(|| format!("cannot list {}", self.loc))?;
-        let mut files: Vec<_> = listing
+        let mut files: Vec<_> = self
+            .listing()
+            .await?
             .objects
             .into_iter()
             .filter(|o| {
@@ -388,30 +261,5 @@ impl Storage {
                 .with_context(|| format!("cannot delete {path}"))?;
         }
         Ok(())
-    }
-}
-
-/// Formats a partition directory name.
-pub fn partition_name(day: NaiveDate) -> String {
-    format!("dt={}", day.format("%Y-%m-%d"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_local_and_s3_locations() {
-        let l = Location::parse("/tmp/x/../y/").unwrap();
-        assert_eq!(l.local_path().unwrap(), PathBuf::from("/tmp/y"));
-        assert_eq!(
-            l.join("heat/dt=2026-01-01").dir_url(),
-            "file:///tmp/y/heat/dt=2026-01-01/"
-        );
-        let s = Location::parse("s3://bucket/some/prefix/").unwrap();
-        assert_eq!(s.store_url().as_str(), "s3://bucket/");
-        assert_eq!(s.join("heat").store_path().as_ref(), "some/prefix/heat");
-        assert!(Location::parse("hdfs://nn/x").is_err());
-        assert!(Location::parse("s3:///nobucket").is_err());
     }
 }

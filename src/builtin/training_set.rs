@@ -1,7 +1,6 @@
-//! Jobs implemented in Rust rather than SQL. `training_set` orchestrates the SQL jobs
-//! `profiles` and `samples` over M label days and describes the result.
-
-use std::collections::BTreeMap;
+//! The `training_set` job: builds the profiles and samples (the SQL jobs `profiles` and
+//! `samples`) of each label day E-M+1..E that is missing or stale, then writes the training
+//! set's manifest (`doc::training_set`) with per-day counts and per-feature coverage.
 
 use anyhow::{Context, Result, bail};
 use chrono::{Days, NaiveDate, Utc};
@@ -9,64 +8,27 @@ use datafusion::functions_aggregate::expr_fn::{count, sum};
 use datafusion::prelude::{Expr, ParquetReadOptions, col, lit, when};
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
-use serde::Serialize;
+use serde::Deserialize;
 
+use crate::doc::partition::{ColumnEntry, PartitionManifest, schema_entries};
+use crate::doc::training_set::{DayStatus, FeatureStats, LabelDay, TrainingSetManifest};
+use crate::engine::{self, EngineOptions};
 use crate::job::JobSpec;
-use crate::manifest::{ColumnEntry, LIVEREC_VERSION};
-use crate::params::{ParamValue, Params};
-use crate::runner::{OutputReport, RunReport, RunRequest, new_run_id, run_job_task};
-use crate::storage::{Storage, partition_name};
+use crate::layout;
+use crate::params::{self, Params};
+use crate::runner::{self, OutputReport, RunReport, RunRequest};
+use crate::storage::{Storage, committed};
+use crate::version::LIVEREC_VERSION;
 use crate::writer::read_manifest;
 
-pub const NAMES: &[&str] = &["training_set", "train", "quality"];
-
-pub async fn run(name: &str, req: &RunRequest, params: &Params) -> Result<RunReport> {
-    match name {
-        "training_set" => training_set(req, params).await,
-        "train" => crate::model::train::train(req, params).await,
-        "quality" => quality(req, params).await,
-        other => bail!("unknown builtin `{other}`"),
-    }
-}
-
-#[derive(Debug, Serialize)]
-struct DayEntry {
-    dt: NaiveDate,
-    status: &'static str,
-    rows: u64,
-    positives: serde_json::Value,
-    negatives: serde_json::Value,
-    dropped_band: serde_json::Value,
-    exposure_rows: u64,
-    exposure_clicks: serde_json::Value,
-    run_id: String,
-}
-
-#[derive(Debug, Serialize)]
-struct FeatureStats {
-    name: String,
-    #[serde(rename = "type")]
-    data_type: String,
-    null_rate: f64,
-    zero_rate: Option<f64>,
-}
-
-#[derive(Debug, Serialize)]
-struct TrainingSetManifest {
-    end: NaiveDate,
-    label_days: Vec<NaiveDate>,
-    missing_days: Vec<NaiveDate>,
-    train_days: Vec<NaiveDate>,
-    validation_day: NaiveDate,
-    days: Vec<DayEntry>,
-    rows: u64,
-    positives: u64,
-    features: Vec<FeatureStats>,
-    columns: Vec<ColumnEntry>,
-    params: BTreeMap<String, serde_json::Value>,
-    liverec_version: String,
-    run_id: String,
-    created_at: chrono::DateTime<Utc>,
+/// The training set's own parameters (the rest is passed on to `profiles` and `samples`).
+#[derive(Deserialize)]
+struct Settings {
+    label_days: u32,
+    max_missing_days: u32,
+    parallel_days: u32,
+    validation: String,
+    force: bool,
 }
 
 /// Parameters passed on to a sub-job: those it declares, with this run's values.
@@ -117,7 +79,7 @@ async fn build_label_day(
     }
     let mut outputs = Vec::new();
     for (job, args) in [(&profiles, profile_args), (&samples, sample_args)] {
-        let report = run_job_task(RunRequest {
+        let report = runner::run(&RunRequest {
             job: job.clone(),
             date: day,
             input: req.input.clone(),
@@ -159,10 +121,11 @@ async fn build_label_days(
         while failure.is_none() && running.len() < parallel.max(1) {
             let Some(day) = pending.next() else { break };
             let (sub, pa, sa) = (sub.clone(), profile_args.clone(), sample_args.clone());
-            // A task of its own, so the two days' plans are driven by different threads.
-            running.push_back(tokio::spawn(async move {
+            // A task of its own, so the two days' plans are driven by different threads;
+            // aborted if this run is dropped (a deadline or a signal), so none outlives it.
+            running.push_back(AbortOnDrop(tokio::spawn(async move {
                 build_label_day(&sub, day, &pa, &sa, force).await
-            }));
+            })));
         }
         match running.next().await {
             Some(Ok(Ok(day))) => built.push(day),
@@ -178,6 +141,26 @@ async fn build_label_days(
     match failure {
         Some(e) => Err(e),
         None => Ok(built),
+    }
+}
+
+/// A spawned task that is aborted when its handle is dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl<T> std::future::Future for AbortOnDrop<T> {
+    type Output = Result<T, tokio::task::JoinError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0).poll(cx)
     }
 }
 
@@ -204,73 +187,39 @@ pub async fn ensure_label_day(
     )
 }
 
+/// Columns of the samples that are not features.
 const FEATURE_SKIP: &[&str] = &["user_id", "anchor_id", "label", "watch_s", "watch_cnt"];
 
-async fn training_set(req: &RunRequest, params: &Params) -> Result<RunReport> {
-    let int = |k: &str| params.get(k).and_then(ParamValue::as_int).unwrap_or(0);
-    let (m, max_missing) = (int("label_days"), int("max_missing_days").max(0) as usize);
-    let force = matches!(params.get("force"), Some(ParamValue::Bool(true)));
+pub async fn run(req: &RunRequest, params: &Params) -> Result<RunReport> {
+    let settings: Settings = params::settings(params)?;
     let end = req.date;
-    let first = end
-        .checked_sub_days(Days::new(m as u64 - 1))
-        .context("label window out of range")?;
-    let label_days: Vec<NaiveDate> = first.iter_days().take(m as usize).collect();
-
+    let label_days = label_window(end, settings.label_days)?;
     let profile_args = pass_through(&JobSpec::load("profiles")?, params);
     let sample_args = pass_through(&JobSpec::load("samples")?, params);
     let input = Storage::open(req.input.clone())?;
     let output = Storage::open(req.output.clone())?;
-    let label_present = input.at("watches").list_partitions().await?;
 
-    // Fail before building anything when too many label days are missing.
-    let missing: Vec<NaiveDate> = label_days
-        .iter()
-        .copied()
-        .filter(|d| !label_present.contains(d))
-        .collect();
-    if missing.len() > max_missing {
-        let list: Vec<String> = missing.iter().map(|d| d.to_string()).collect();
-        bail!(
-            "training set ending {end}: {} label day(s) missing from the input ({}); max_missing_days = {max_missing}",
-            missing.len(),
-            list.join(", ")
-        );
-    }
-    for day in &missing {
-        tracing::warn!(dt = %day, "label day missing from the input");
-    }
-    let present: Vec<NaiveDate> = label_days
-        .iter()
-        .copied()
-        .filter(|d| !missing.contains(d))
-        .collect();
-    let parallel = (int("parallel_days").max(1) as usize).min(present.len().max(1));
-    let builds =
-        build_label_days(req, &present, &profile_args, &sample_args, force, parallel).await?;
+    let (present, missing) = available_days(&input, &label_days, &settings, end).await?;
+    let parallel = (settings.parallel_days.max(1) as usize).min(present.len().max(1));
+    let builds = build_label_days(
+        req,
+        &present,
+        &profile_args,
+        &sample_args,
+        settings.force,
+        parallel,
+    )
+    .await?;
     let mut days = Vec::new();
     let mut outputs = Vec::new();
     for (day, built) in present.iter().zip(builds) {
-        let reuse = built.is_none();
+        let status = if built.is_some() {
+            DayStatus::Built
+        } else {
+            DayStatus::Reused
+        };
         outputs.extend(built.unwrap_or_default());
-        let m = read_manifest(&output.at("samples"), *day)
-            .await?
-            .context("samples manifest vanished")?;
-        let e = read_manifest(&output.at("exposure_samples"), *day)
-            .await?
-            .context("exposure_samples manifest vanished")?;
-        let check = |k: &str| m.checks.get(k).cloned().unwrap_or_default();
-        days.push(DayEntry {
-            dt: *day,
-            status: if reuse { "reused" } else { "built" },
-            rows: m.rows,
-            positives: check("counts.positives"),
-            negatives: check("counts.negatives"),
-            dropped_band: check("counts.dropped_band"),
-            exposure_rows: e.rows,
-            exposure_clicks: check("counts.exposure_clicks"),
-            run_id: m.run_id.clone(),
-        });
-        tracing::info!(dt = %day, rows = m.rows, positives = %check("counts.positives"), dropped = %check("counts.dropped_band"), "label day ready");
+        days.push(label_day(&output, *day, status).await?);
     }
     if present.is_empty() {
         bail!("training set ending {end}: no label day available");
@@ -285,11 +234,11 @@ async fn training_set(req: &RunRequest, params: &Params) -> Result<RunReport> {
             "feature coverage"
         );
     }
-    let validation_day = match params.get("validation") {
-        Some(ParamValue::Str(s)) if s == "last_day" => end,
+    let validation_day = match settings.validation.as_str() {
+        "last_day" => end,
         _ => end + Days::new(1),
     };
-    let run_id = new_run_id();
+    let run_id = committed::new_run_id();
     let manifest = TrainingSetManifest {
         end,
         train_days: present
@@ -305,27 +254,27 @@ async fn training_set(req: &RunRequest, params: &Params) -> Result<RunReport> {
         days,
         features,
         columns,
-        params: crate::params::to_json(params),
+        params: params::to_json(params),
         liverec_version: LIVEREC_VERSION.to_string(),
         run_id: run_id.clone(),
         created_at: Utc::now(),
     };
-    let dir = output.at("training_sets").at(&format!("end={end}"));
+    let dir = output.at(&layout::training_set(end));
     // A single object put is atomic on every store (temp file + rename on local disk).
     dir.write(
-        "manifest.json",
+        layout::MANIFEST,
         serde_json::to_vec_pretty(&manifest)?.into(),
     )
     .await?;
+    let location = dir.at(layout::MANIFEST).loc.to_string();
     tracing::info!(
         rows = manifest.rows,
         positives,
-        "training set manifest {}",
-        dir.at("manifest.json").loc
+        "training set manifest {location}"
     );
     outputs.push(OutputReport {
         table: "training_set".into(),
-        location: dir.at("manifest.json").loc.to_string(),
+        location,
         rows: manifest.rows,
         files: 1,
     });
@@ -335,22 +284,93 @@ async fn training_set(req: &RunRequest, params: &Params) -> Result<RunReport> {
         run_id,
         outputs,
         inputs: Vec::new(),
-        checks: BTreeMap::new(),
+        checks: Default::default(),
         printed: Vec::new(),
     })
+}
+
+/// The label days E-M+1 ..= E.
+fn label_window(end: NaiveDate, m: u32) -> Result<Vec<NaiveDate>> {
+    let first = end
+        .checked_sub_days(Days::new(u64::from(m.max(1)) - 1))
+        .context("label window out of range")?;
+    Ok(first.iter_days().take(m as usize).collect())
+}
+
+/// The label days with input (present) and without (missing); fails before building
+/// anything when more than `max_missing_days` are missing.
+async fn available_days(
+    input: &Storage,
+    label_days: &[NaiveDate],
+    settings: &Settings,
+    end: NaiveDate,
+) -> Result<(Vec<NaiveDate>, Vec<NaiveDate>)> {
+    let with_labels = input.at("watches").list_partitions().await?;
+    let (present, missing): (Vec<NaiveDate>, Vec<NaiveDate>) = label_days
+        .iter()
+        .copied()
+        .partition(|d| with_labels.contains(d));
+    if missing.len() > settings.max_missing_days as usize {
+        let list: Vec<String> = missing.iter().map(|d| d.to_string()).collect();
+        bail!(
+            "training set ending {end}: {} label day(s) missing from the input ({}); max_missing_days = {}",
+            missing.len(),
+            list.join(", "),
+            settings.max_missing_days
+        );
+    }
+    for day in &missing {
+        tracing::warn!(dt = %day, "label day missing from the input");
+    }
+    Ok((present, missing))
+}
+
+/// A label day as committed: its samples' and exposure samples' counts.
+async fn label_day(output: &Storage, day: NaiveDate, status: DayStatus) -> Result<LabelDay> {
+    let m = read_manifest(&output.at("samples"), day)
+        .await?
+        .context("samples manifest vanished")?;
+    let e = read_manifest(&output.at("exposure_samples"), day)
+        .await?
+        .context("exposure_samples manifest vanished")?;
+    let count = |m: &PartitionManifest, key: &str| -> Result<u64> {
+        m.checks
+            .get(key)
+            .and_then(serde_json::Value::as_u64)
+            .with_context(|| format!("samples of {day}: the manifest has no count `{key}`"))
+    };
+    let day = LabelDay {
+        dt: day,
+        status,
+        rows: m.rows,
+        positives: count(&m, "counts.positives")?,
+        negatives: count(&m, "counts.negatives")?,
+        dropped_band: count(&m, "counts.dropped_band")?,
+        exposure_rows: e.rows,
+        exposure_clicks: count(&m, "counts.exposure_clicks")?,
+        run_id: m.run_id.clone(),
+    };
+    tracing::info!(dt = %day.dt, rows = day.rows, positives = day.positives, dropped = day.dropped_band, "label day ready");
+    Ok(day)
 }
 
 /// Column list, per-feature null and zero rates, and positives over the set's samples.
 async fn describe(
     output: &Storage,
     days: &[NaiveDate],
-    engine: &crate::engine::EngineOptions,
+    engine: &EngineOptions,
 ) -> Result<(Vec<ColumnEntry>, Vec<FeatureStats>, u64)> {
-    let ctx = crate::engine::new_context(engine).await?;
+    let ctx = engine::new_context(engine).await?;
     ctx.register_object_store(&output.loc.store_url(), output.store.clone());
     let paths: Vec<String> = days
         .iter()
-        .map(|d| output.at("samples").at(&partition_name(*d)).loc.dir_url())
+        .map(|d| {
+            output
+                .at("samples")
+                .at(&layout::partition(*d))
+                .loc
+                .dir_url()
+        })
         .collect();
     let df = ctx
         .read_parquet(paths, ParquetReadOptions::default())
@@ -404,64 +424,5 @@ async fn describe(
                 .then(|| get(&format!("z{i}")) / rows),
         })
         .collect();
-    Ok((
-        crate::manifest::schema_entries(&schema),
-        stats,
-        get("__pos") as u64,
-    ))
-}
-
-/// The `quality` job: checks every input table's partition of `--date` against the contract
-/// and the row rules, recording the results the other jobs then reuse.
-async fn quality(req: &RunRequest, params: &Params) -> Result<RunReport> {
-    let qp = crate::quality::QualityParams::from_params(params)?;
-    let ctx = crate::engine::new_context(&req.engine).await?;
-    let input = Storage::open(req.input.clone())?;
-    let output = Storage::open(req.output.clone())?;
-    for root in [&input, &output] {
-        ctx.register_object_store(&root.loc.store_url(), root.store.clone());
-    }
-    let tables = crate::quality::check_tables_of_day(
-        &ctx,
-        &input,
-        &output,
-        req.date,
-        &qp,
-        req.engine.cluster.is_some(),
-    )
-    .await?;
-    let mut checks = BTreeMap::new();
-    let mut lines = vec![format!(
-        "{:<14} {:>10} {:>12} {:>10}  reasons",
-        "table", "rows", "quarantined", "tolerated"
-    )];
-    for t in &tables {
-        let Some(q) = &t.quality else {
-            lines.push(format!("{:<14} {:>10}", t.table, "absent"));
-            continue;
-        };
-        let reasons: Vec<String> = q
-            .quarantined
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        lines.push(format!(
-            "{:<14} {:>10} {:>12} {:>10}  {}",
-            t.table,
-            q.rows,
-            q.bad(),
-            q.tolerated.values().sum::<u64>(),
-            reasons.join(" ")
-        ));
-        checks.insert(t.table.to_string(), serde_json::to_value(q)?);
-    }
-    Ok(RunReport {
-        job: "quality".into(),
-        date: req.date,
-        run_id: new_run_id(),
-        outputs: Vec::new(),
-        inputs: Vec::new(),
-        checks,
-        printed: vec![lines.join("\n")],
-    })
+    Ok((schema_entries(&schema), stats, get("__pos") as u64))
 }

@@ -12,7 +12,8 @@ use datafusion::execution::context::SQLOptions;
 use datafusion::prelude::SessionContext;
 
 use crate::contract::{self, INPUT_TABLES};
-use crate::storage::{Location, Storage, partition_name};
+use crate::layout;
+use crate::storage::{Location, Storage};
 
 /// Output formats of query results.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -62,7 +63,7 @@ pub async fn register_all(
         .collect();
     names.sort();
     // Quarantined rows, per input table: `quarantine_<table>` (with reason and source file).
-    let quarantine = output.at(crate::quality::QUARANTINE_DIR);
+    let quarantine = output.at(layout::QUARANTINE);
     for c in INPUT_TABLES.iter().chain(contract::GENERIC_TABLES.iter()) {
         let table = quarantine.at(c.name);
         if let Some(schema) = newest_schema(&table).await? {
@@ -92,7 +93,7 @@ async fn newest_schema(table: &Storage) -> Result<Option<SchemaRef>> {
     let Some(newest) = table.list_partitions().await?.last().copied() else {
         return Ok(None);
     };
-    let part = table.at(&partition_name(newest));
+    let part = table.at(&layout::partition(newest));
     let Some(file) = part.list_parquet_files().await?.into_iter().next() else {
         return Ok(None);
     };
@@ -110,7 +111,7 @@ fn register(
     table: &Storage,
     schema: SchemaRef,
 ) -> Result<Registered> {
-    ctx.register_table(name, crate::runner::dt_table(table, schema.clone())?)?;
+    ctx.register_table(name, crate::query::dt_table(table, schema.clone())?)?;
     Ok(Registered {
         name: name.to_string(),
         location: table.loc.clone(),
@@ -243,7 +244,7 @@ fn print(batches: &[RecordBatch], opts: &QueryOptions) -> Result<()> {
             let mut w = parquet::arrow::ArrowWriter::try_new(
                 file,
                 schema,
-                Some(crate::writer::writer_properties()),
+                Some(crate::parquet_file::writer_properties()),
             )?;
             for b in batches {
                 w.write(b)?;
@@ -315,7 +316,7 @@ pub async fn repl(ctx: &SessionContext, tables: &[Registered], opts: &QueryOptio
             let statement = std::mem::take(&mut buffer);
             let _ = editor.add_history_entry(statement.trim());
             if let Err(e) = run_query(ctx, statement.trim().trim_end_matches(';'), opts).await {
-                eprintln!("error: {}", crate::cli::error_chain(&e));
+                eprintln!("error: {}", crate::error::error_chain(&e));
             }
         }
     }

@@ -1,5 +1,6 @@
-//! The small manifest committed with every output partition (`_manifest.json`): what was
-//! written, from which inputs, with which parameters and code version.
+//! The manifest committed last into every output partition (`_manifest.json`): what was
+//! written, from which inputs, with which parameters and code version. Written by the
+//! writer, read by every reader of liverec's tables (lineage, reuse, the S3 visibility rule).
 
 use std::collections::BTreeMap;
 
@@ -7,9 +8,6 @@ use anyhow::{Context, Result};
 use arrow::datatypes::Schema;
 use chrono::{NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-
-pub const MANIFEST_FILE: &str = "_manifest.json";
-pub const LIVEREC_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct FileEntry {
@@ -40,7 +38,7 @@ pub struct InputEntry {
     pub files: usize,
     /// Row-level data quality over the partitions read (input tables only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub quality: Option<crate::quality::InputQuality>,
+    pub quality: Option<super::quality::InputQuality>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -58,6 +56,17 @@ pub struct PartitionManifest {
     pub inputs: Vec<InputEntry>,
     /// Named counts from the job's checks (data-quality anomalies and the like).
     pub checks: BTreeMap<String, serde_json::Value>,
+    /// Object stores: data files of earlier versions that this one replaced. They stay for
+    /// the retention period after `replaced_at`, so a reader that read the earlier manifest
+    /// can finish; `liverec cleanup` removes them afterwards (docs/storage.md).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replaced: Vec<ReplacedFile>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ReplacedFile {
+    pub name: String,
+    pub replaced_at: chrono::DateTime<Utc>,
 }
 
 impl PartitionManifest {

@@ -1,0 +1,361 @@
+//! Fitting a ranking model on a frame in memory: LR (linfa) on standardized numeric and
+//! one-hot categorical inputs, GBDT (forust-ml), or GBDT+LR (the trees' leaves as the LR's
+//! inputs), into an artifact `liverec score` and serving evaluate from `model.json` alone.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Result, bail};
+
+use super::FeatureList;
+use super::artifact::{
+    FORMAT_VERSION, FeatureDef, FeatureKind, Linear, ModelArtifact, ModelType, RowValues, Scorer,
+    Term, sigmoid,
+};
+use super::data::Frame;
+use super::gbdt::{FittedGbdt, GbdtParams};
+use super::lr::FittedLr;
+use super::prep::{self, Column};
+
+/// What to fit.
+#[derive(Clone, Debug)]
+pub struct FitSpec {
+    pub model: ModelType,
+    pub features: FeatureList,
+    /// A categorical value seen fewer times goes to the out-of-vocabulary bucket.
+    pub min_category_count: u64,
+    pub l2: f64,
+    pub lr_max_iter: u64,
+    pub gbdt: GbdtParams,
+}
+
+/// Estimated bytes of memory per training row, for the row cap.
+pub fn bytes_per_row(s: &FitSpec) -> u64 {
+    let n = s.features.numeric.len() as u64;
+    let c = s.features.categorical.len() as u64;
+    let frame = (n + c) * 8 + 48;
+    let lr = (n + 64 * c) * 8;
+    let trees = (n + c) * 20 + 64;
+    let leaves = (s.gbdt.trees * s.gbdt.max_leaves) as u64 * 8;
+    frame
+        + match s.model {
+            ModelType::Lr => lr,
+            ModelType::Gbdt => trees,
+            ModelType::GbdtLr => trees + leaves,
+        }
+}
+
+/// What the fitted model says about a frame, via the library that trained it.
+pub struct Fitted {
+    pub artifact: ModelArtifact,
+    lr: Option<FittedLr>,
+    gbdt: Option<FittedGbdt>,
+    lr_columns: Vec<Column>,
+    /// (name, value) for the report: importances or coefficients, largest first.
+    pub weights: Vec<(String, f64)>,
+}
+
+impl Fitted {
+    /// Calibrated probabilities (training code path: linfa / forust predictions).
+    pub fn predict(&self, frame: &Frame) -> Vec<f64> {
+        let a = &self.artifact;
+        let rows = frame.rows();
+        let cols = a.features.len();
+        let offset = a.logit_offset;
+        let adjust = |p: f64| {
+            if offset == 0.0 {
+                p
+            } else {
+                sigmoid((p / (1.0 - p)).ln() + offset)
+            }
+        };
+        match a.model_type {
+            ModelType::Lr => {
+                let x = prep::lr_design(
+                    frame,
+                    &a.numeric_transforms,
+                    &a.vocabularies,
+                    &self.lr_columns,
+                );
+                let lr = self.lr.as_ref().expect("lr fitted");
+                lr.predict(&x).into_iter().map(adjust).collect()
+            }
+            ModelType::Gbdt => {
+                let data = prep::tree_input(frame, &a.vocabularies);
+                let g = self.gbdt.as_ref().expect("gbdt fitted");
+                g.predict_raw(&data, rows, cols)
+                    .into_iter()
+                    .map(|z| sigmoid(z + offset))
+                    .collect()
+            }
+            ModelType::GbdtLr => {
+                let data = prep::tree_input(frame, &a.vocabularies);
+                let g = self.gbdt.as_ref().expect("gbdt fitted");
+                let x = leaf_design(&g.leaves(&data, rows, cols), &leaf_columns(a));
+                let lr = self.lr.as_ref().expect("lr fitted");
+                lr.predict(&x).into_iter().map(adjust).collect()
+            }
+        }
+    }
+}
+
+/// Column of each (tree, leaf node id), trees in order, leaves by node id.
+fn leaf_columns(a: &ModelArtifact) -> Vec<BTreeMap<usize, usize>> {
+    let mut next = 0;
+    a.ensemble
+        .iter()
+        .flat_map(|e| e.trees.iter())
+        .map(|t| {
+            t.nodes
+                .iter()
+                .filter(|n| n.leaf)
+                .map(|n| {
+                    next += 1;
+                    (n.id, next - 1)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn leaf_design(leaves: &[Vec<usize>], columns: &[BTreeMap<usize, usize>]) -> ndarray::Array2<f64> {
+    let rows = leaves.first().map_or(0, Vec::len);
+    let width = columns.iter().map(BTreeMap::len).sum();
+    // Column-major, like `prep::lr_design` (linfa's gradient runs over columns).
+    let mut x = ndarray::Array2::<f64>::zeros(ndarray::ShapeBuilder::f((rows, width)));
+    for (t, per_row) in leaves.iter().enumerate() {
+        for (i, leaf) in per_row.iter().enumerate() {
+            if let Some(c) = columns[t].get(leaf) {
+                x[[i, *c]] = 1.0;
+            }
+        }
+    }
+    x
+}
+
+pub fn feature_defs(
+    features: &FeatureList,
+    frame_types: &BTreeMap<String, String>,
+) -> Vec<FeatureDef> {
+    let def = |name: &String, kind| FeatureDef {
+        name: name.clone(),
+        kind,
+        source_type: frame_types.get(name).cloned().unwrap_or_default(),
+    };
+    features
+        .numeric
+        .iter()
+        .map(|n| def(n, FeatureKind::Numeric))
+        .chain(
+            features
+                .categorical
+                .iter()
+                .map(|n| def(n, FeatureKind::Categorical)),
+        )
+        .collect()
+}
+
+pub fn fit(s: &FitSpec, train: &Frame, defs: Vec<FeatureDef>, logit_offset: f64) -> Result<Fitted> {
+    let vocabularies = prep::vocabularies(train, &s.features, s.min_category_count);
+    let mut artifact = ModelArtifact {
+        format_version: FORMAT_VERSION,
+        model_type: s.model,
+        version: String::new(),
+        features: defs,
+        numeric_transforms: Vec::new(),
+        vocabularies,
+        ensemble: None,
+        linear: None,
+        logit_offset,
+        scoring: String::new(),
+    };
+    let names: Vec<String> = artifact.features.iter().map(|f| f.name.clone()).collect();
+    let rows = train.rows();
+    match s.model {
+        ModelType::Lr => {
+            artifact.numeric_transforms = prep::numeric_transforms(train, &s.features);
+            let columns = prep::lr_columns(&artifact.numeric_transforms, &artifact.vocabularies);
+            let x = prep::lr_design(
+                train,
+                &artifact.numeric_transforms,
+                &artifact.vocabularies,
+                &columns,
+            );
+            let lr = FittedLr::fit(x, &train.label, s.l2, s.lr_max_iter)?;
+            let (intercept, w) = lr.coefficients();
+            let terms: Vec<Term> = columns
+                .iter()
+                .zip(&w)
+                .map(|(c, &weight)| match c {
+                    Column::Numeric(j) => Term::Numeric {
+                        feature: s.features.numeric[*j].clone(),
+                        weight,
+                    },
+                    Column::Category(j, k) => Term::Category {
+                        feature: s.features.categorical[*j].clone(),
+                        value: artifact.vocabularies[*j].values[*k].clone(),
+                        weight,
+                    },
+                    Column::Oov(j) => Term::OutOfVocabulary {
+                        feature: s.features.categorical[*j].clone(),
+                        weight,
+                    },
+                })
+                .collect();
+            let mut weights: Vec<(String, f64)> = terms.iter().map(term_label).collect();
+            weights.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+            artifact.linear = Some(Linear { intercept, terms });
+            artifact.scoring = "p = sigmoid(intercept + sum of term weights * term inputs + logit_offset); numeric term input = (slog1p(x) - mean) / std (0 when missing), category / out_of_vocabulary term input = 1 when it matches".into();
+            Ok(Fitted {
+                artifact,
+                lr: Some(lr),
+                gbdt: None,
+                lr_columns: columns,
+                weights,
+            })
+        }
+        ModelType::Gbdt | ModelType::GbdtLr => {
+            let data = prep::tree_input(train, &artifact.vocabularies);
+            let cols = names.len();
+            // Unweighted: downsampled negatives are handled by `logit_offset`.
+            let ones = vec![1.0; rows];
+            let g = FittedGbdt::fit(&data, rows, cols, &train.label, &ones, &s.gbdt)?;
+            artifact.ensemble = Some(g.ensemble());
+            let mut weights: Vec<(String, f64)> =
+                names.iter().cloned().zip(g.importance(cols)).collect();
+            weights.sort_by(|a, b| b.1.total_cmp(&a.1));
+            let mut lr = None;
+            if s.model == ModelType::GbdtLr {
+                let columns = leaf_columns(&artifact);
+                let x = leaf_design(&g.leaves(&data, rows, cols), &columns);
+                tracing::info!(leaf_columns = x.ncols(), rows, "fitting LR on tree leaves");
+                let fitted = FittedLr::fit(x, &train.label, s.l2, s.lr_max_iter)?;
+                let (intercept, w) = fitted.coefficients();
+                let mut terms = Vec::with_capacity(w.len());
+                for (t, map) in columns.iter().enumerate() {
+                    for (node, c) in map {
+                        terms.push(Term::Leaf {
+                            tree: t,
+                            node: *node,
+                            weight: w[*c],
+                        });
+                    }
+                }
+                artifact.linear = Some(Linear { intercept, terms });
+                artifact.scoring = "walk every tree to its leaf (see ensemble); p = sigmoid(intercept + sum of the weights of the reached (tree, leaf) terms + logit_offset); the trees' own leaf values are not used".into();
+                lr = Some(fitted);
+            } else {
+                artifact.scoring = "walk every tree to its leaf; p = sigmoid(base_score + sum of leaf values + logit_offset)".into();
+            }
+            Ok(Fitted {
+                artifact,
+                lr,
+                gbdt: Some(g),
+                lr_columns: Vec::new(),
+                weights,
+            })
+        }
+    }
+}
+
+fn term_label(t: &Term) -> (String, f64) {
+    match t {
+        Term::Numeric { feature, weight } => (feature.clone(), *weight),
+        Term::Category {
+            feature,
+            value,
+            weight,
+        } => (format!("{feature}={value}"), *weight),
+        Term::OutOfVocabulary { feature, weight } => (format!("{feature}=<oov>"), *weight),
+        Term::Leaf { tree, node, weight } => (format!("tree {tree} leaf {node}"), *weight),
+    }
+}
+
+/// Scores a frame through the artifact alone (for sets the model was not fitted on).
+pub fn score_frame(scorer: &Scorer, frame: &Frame) -> Vec<f64> {
+    let mut numeric = vec![0.0; frame.numeric.len()];
+    let mut cats: Vec<Option<&str>> = vec![None; frame.categorical.len()];
+    (0..frame.rows())
+        .map(|i| {
+            for (j, c) in frame.numeric.iter().enumerate() {
+                numeric[j] = c[i];
+            }
+            for (j, c) in frame.categorical.iter().enumerate() {
+                cats[j] = c.value(i);
+            }
+            scorer.probability(&RowValues {
+                numeric: &numeric,
+                categorical: &cats,
+            })
+        })
+        .collect()
+}
+
+/// The negative-class weight when negatives were downsampled; every negative must carry the
+/// same weight and every positive weight 1, else recalibration would be wrong.
+pub fn negative_weight(frame: &Frame, table: &str) -> Result<f64> {
+    let mut w_neg: Option<f64> = None;
+    for i in 0..frame.rows() {
+        let w = frame.weight[i];
+        if frame.label[i] == 1.0 {
+            if w != 1.0 {
+                bail!(
+                    "{table}: a positive row has sample_weight {w}; only negatives are downsampled"
+                );
+            }
+        } else {
+            match w_neg {
+                None => w_neg = Some(w),
+                Some(v) if (v - w).abs() <= 1e-12 * v => {}
+                Some(v) => bail!(
+                    "{table}: negatives carry different sample weights ({v} and {w}); train on days built with one neg_sample_rate"
+                ),
+            }
+        }
+    }
+    Ok(w_neg.unwrap_or(1.0))
+}
+
+pub fn predictions_parquet(frame: &Frame, scores: &[f64]) -> Result<Vec<u8>> {
+    use arrow::array::{Date32Array, Float64Array, Int64Array, RecordBatch};
+    let batch = RecordBatch::try_from_iter(vec![
+        (
+            "dt",
+            std::sync::Arc::new(Date32Array::from(
+                frame
+                    .dt
+                    .iter()
+                    .map(|d| crate::params::date_to_days(*d))
+                    .collect::<Vec<_>>(),
+            )) as arrow::array::ArrayRef,
+        ),
+        (
+            "user_id",
+            std::sync::Arc::new(Int64Array::from(frame.user_id.clone())),
+        ),
+        (
+            "anchor_id",
+            std::sync::Arc::new(Int64Array::from(frame.anchor_id.clone())),
+        ),
+        (
+            "label",
+            std::sync::Arc::new(Float64Array::from(frame.label.clone())),
+        ),
+        (
+            "sample_weight",
+            std::sync::Arc::new(Float64Array::from(frame.weight.clone())),
+        ),
+        (
+            "score",
+            std::sync::Arc::new(Float64Array::from(scores.to_vec())),
+        ),
+    ])?;
+    let mut out = Vec::new();
+    let mut w = parquet::arrow::ArrowWriter::try_new(
+        &mut out,
+        batch.schema(),
+        Some(crate::parquet_file::writer_properties()),
+    )?;
+    w.write(&batch)?;
+    w.close()?;
+    Ok(out)
+}

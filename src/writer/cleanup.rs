@@ -1,0 +1,141 @@
+//! `liverec cleanup`: removes what no reader sees and no finished run needs under an output
+//! root — staging data and (object stores) data files no manifest lists.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use object_store::ObjectStoreExt;
+
+use crate::layout;
+use crate::storage::{Storage, committed};
+
+/// What `liverec cleanup` found.
+#[derive(Debug, Default)]
+pub struct Cleanup {
+    /// Objects removed from `_staging/` directories (abandoned local partitions, model
+    /// folders, a cluster run's materialized views).
+    pub staging: usize,
+    /// Run-stamped data files no manifest lists (object stores: a run that failed or was
+    /// killed before its commit, or a replaced version whose deletion failed).
+    pub unreferenced: usize,
+    /// Data files of a replaced version whose retention period had passed.
+    pub replaced: usize,
+    /// Such objects younger than the minimum age, left for a run that may still be writing,
+    /// and replaced files still in their retention period, left for readers of the old
+    /// version.
+    pub recent: usize,
+}
+
+/// How long what `liverec cleanup` may remove must have been left alone.
+#[derive(Clone, Copy, Debug)]
+pub struct Ages {
+    /// Staging objects and files no manifest lists: since they were last written.
+    pub min_age: chrono::Duration,
+    /// Files a commit replaced (object stores): since they were replaced.
+    pub retention: chrono::Duration,
+}
+
+/// Removes what no reader sees and no finished run needs under an output root: everything
+/// under `_staging/` directories and run-stamped data files that their partition's manifest
+/// does not list — only objects older than `min_age`, so a run in progress keeps its files —
+/// and files of replaced versions once their retention period has passed (as Delta Lake's
+/// vacuum does), so a reader of the old version can finish.
+pub async fn cleanup(root: &Storage, ages: Ages) -> Result<Cleanup> {
+    use futures::TryStreamExt;
+    let raw = root.unfiltered();
+    let prefix = raw.loc.store_path();
+    let objects: Vec<object_store::ObjectMeta> =
+        match raw.store.list(Some(&prefix)).try_collect().await {
+            Ok(objects) => objects,
+            Err(object_store::Error::NotFound { .. }) => Vec::new(),
+            Err(e) => return Err(e).with_context(|| format!("cannot list {}", raw.loc)),
+        };
+    let now = chrono::Utc::now();
+    let cutoff = now - ages.min_age;
+    let mut listed: std::collections::HashMap<String, Option<committed::ManifestFiles>> =
+        Default::default();
+    let mut report = Cleanup::default();
+    for o in objects {
+        let rel = o
+            .location
+            .as_ref()
+            .strip_prefix(prefix.as_ref())
+            .unwrap_or_default();
+        let staged = rel.split('/').any(|segment| segment == layout::STAGING);
+        let name = o.location.filename().unwrap_or_default().to_string();
+        let mut replaced_at = None;
+        let unreferenced = !staged && committed::is_run_stamped(&name) && {
+            let dir = committed::parent(&o.location);
+            if !listed.contains_key(&dir) {
+                let files = match committed::manifest_files(&raw.store, &dir).await {
+                    Ok(files) => Some(files),
+                    Err(object_store::Error::NotFound { .. }) => None,
+                    Err(e) => {
+                        return Err(e)
+                            .with_context(|| format!("cannot read the manifest of {dir}"));
+                    }
+                };
+                listed.insert(dir.clone(), files);
+            }
+            let files = listed[&dir].as_ref();
+            replaced_at = files.and_then(|f| f.replaced.get(&name).copied());
+            !files.is_some_and(|f| f.live.contains(&name))
+        };
+        if !(staged || unreferenced) {
+            continue;
+        }
+        let keep = match replaced_at {
+            Some(at) => now - at < ages.retention,
+            None => o.last_modified > cutoff,
+        };
+        if keep {
+            report.recent += 1;
+            continue;
+        }
+        match raw.store.delete(&o.location).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot delete {}", o.location)),
+        }
+        if staged {
+            report.staging += 1;
+        } else if replaced_at.is_some() {
+            report.replaced += 1;
+        } else {
+            report.unreferenced += 1;
+        }
+    }
+    if let Some(path) = raw.loc.local_path() {
+        remove_empty_staging_dirs(&path);
+    }
+    Ok(report)
+}
+
+/// Local disk: removes the directories under (and including) each `_staging/` that the
+/// cleanup left empty.
+fn remove_empty_staging_dirs(dir: &Path) {
+    fn prune(dir: &Path) -> bool {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return false;
+        };
+        let mut empty = true;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            empty &= path.is_dir() && prune(&path);
+        }
+        empty && std::fs::remove_dir(dir).is_ok()
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if !path.is_dir() {
+            continue;
+        }
+        if path.file_name().is_some_and(|n| n == layout::STAGING) {
+            prune(&path);
+        } else {
+            remove_empty_staging_dirs(&path);
+        }
+    }
+}
