@@ -10,6 +10,10 @@ use crate::runner::{self, RunReport, RunRequest};
 
 pub async fn run_job(req: RunRequest) -> Result<RunReport> {
     let work = async {
+        crate::fault::pause("job_start", &req.job.name).await;
+        if let Some(failure) = crate::fault::injected_failure(&req.job.name) {
+            anyhow::bail!(failure);
+        }
         let params = runner::bind_params(&req)?;
         runner::ensure_writable(&req.output)?;
         match &req.job.builtin {

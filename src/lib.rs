@@ -5,7 +5,7 @@
 //! DAG, and `udfs/` the Rust functions. This crate is the machinery that runs them, in
 //! layers that import downward only:
 //!
-//! 1. leaves: `error`, `version`, `layout` (every output path), `params`, `contract`,
+//! 1. leaves: `error`, `fault`, `version`, `layout` (every output path), `params`, `contract`,
 //!    `location`, `doc` (one struct per JSON document), `parquet_file`, `progress`,
 //!    `allocator`;
 //! 2. storage: `storage` (the one seam: local disk and S3, the committed view) and `writer`
@@ -29,6 +29,7 @@ pub mod dispatch;
 pub mod doc;
 pub mod engine;
 pub mod error;
+pub mod fault;
 pub mod generator;
 pub mod import;
 pub mod job;

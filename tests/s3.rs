@@ -245,26 +245,18 @@ fn a_server_stopped_mid_write_leaves_the_old_partition_and_the_rerun_succeeds() 
 
     // A rerun with other weights writes its files, then the server dies before the
     // manifest: the run fails after its retries, naming the object; readers still see v1.
-    let child = heat_cmd(&server, &["--set", "w_viewers=7"])
-        .env("LIVEREC_FAULT_SLEEP_MS_BEFORE_COMMIT", "2500")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = std::time::Instant::now();
-    // Its data files are written (hidden, run-stamped) before it sleeps at the commit.
     let v1_files = parquet_files(&part);
-    while parquet_files(&part) == v1_files {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "the rerun wrote no file"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    std::thread::sleep(Duration::from_millis(500));
+    let child = Watched::spawn(
+        heat_cmd(&server, &["--set", "w_viewers=7"])
+            .env("LIVEREC_FAULT_SLEEP_MS_BEFORE_COMMIT", "2500")
+            .env("LIVEREC_LOG", "warn"),
+    );
+    // Its data files are written (hidden, run-stamped) before it pauses at the commit.
+    child.wait_for_line("fault point before_commit", Duration::from_secs(60));
+    assert_ne!(parquet_files(&part), v1_files, "the rerun wrote no file");
     server.stop();
-    let out = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let (status, err) = child.finish();
+    assert!(!status.success());
     assert!(
         err.contains("_manifest.json") && !err.contains("panicked"),
         "{err}"
@@ -335,40 +327,34 @@ fn of_two_runs_of_one_day_only_one_commits() {
     // Both start before either commits (each sleeps at its commit); the second to commit
     // finds the partition changed since it started and gives up.
     let spawn = |weight: &str| {
-        heat_cmd(&server, &["--set", weight])
-            .env("LIVEREC_FAULT_SLEEP_MS_BEFORE_COMMIT", "5000")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
+        Watched::spawn(
+            heat_cmd(&server, &["--set", weight])
+                .env("LIVEREC_FAULT_SLEEP_MS_BEFORE_COMMIT", "5000")
+                .env("LIVEREC_LOG", "warn"),
+        )
     };
     for round in 0..2 {
         // Round 0: the partition is new (create-only put); round 1: it exists (e-tag match).
+        // The second starts once the first is paused before a commit.
         let first = spawn("w_viewers=2");
-        std::thread::sleep(Duration::from_millis(1000));
+        first.wait_for_line("fault point before_commit", Duration::from_secs(60));
         let second = spawn("w_viewers=3");
-        let (a, b) = (
-            first.wait_with_output().unwrap(),
-            second.wait_with_output().unwrap(),
-        );
-        // Which one commits first depends on how long each takes to get there (both also
-        // commit the inputs' data-quality records, each behind the same 5 s fault point):
-        // exactly one succeeds, the other is refused, and the partition is the winner's.
+        let (a, b) = (first.finish(), second.finish());
+        // Which one commits first depends on how long each takes to get there (both may
+        // also commit the inputs' data-quality records, each behind the same 5 s fault
+        // point): exactly one succeeds, the other is refused, and the partition is the
+        // winner's.
         assert!(
-            a.status.success() != b.status.success(),
+            a.0.success() != b.0.success(),
             "round {round}: exactly one run may commit\nfirst: {}\nsecond: {}",
-            String::from_utf8_lossy(&a.stderr),
-            String::from_utf8_lossy(&b.stderr)
+            a.1,
+            b.1
         );
-        let (winner, loser) = if a.status.success() {
-            (2.0, &b)
-        } else {
-            (3.0, &a)
-        };
-        let err = String::from_utf8_lossy(&loser.stderr);
+        let (winner, loser) = if a.0.success() { (2.0, &b) } else { (3.0, &a) };
         assert!(
-            err.contains("another run committed this partition"),
-            "{err}"
+            loser.1.contains("another run committed this partition"),
+            "{}",
+            loser.1
         );
         let m = assert_partition_whole(&part);
         assert_eq!(
@@ -436,41 +422,33 @@ fn two_checks_of_one_day_at_once_both_succeed_with_one_record() {
     let server = S3Server::start(&tmp.path().join("s3"), &["logs", "lake"]);
     generate_in_bucket(&server, "s3://logs/in", 16, 1500, 150, 31);
     let spawn = || {
-        with_env(liverec(), &server.envs(SECRET))
-            .env("LIVEREC_FAULT_SLEEP_MS_BEFORE_COMMIT", "3000")
-            .env("LIVEREC_LOG", "info")
-            .args([
-                "run",
-                "quality",
-                "--date",
-                D,
-                "--input",
-                "s3://logs/in",
-                "--output",
-                "s3://lake/out",
-            ])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
+        Watched::spawn(
+            with_env(liverec(), &server.envs(SECRET))
+                .env("LIVEREC_FAULT_SLEEP_MS_BEFORE_COMMIT", "3000")
+                .env("LIVEREC_LOG", "info")
+                .args([
+                    "run",
+                    "quality",
+                    "--date",
+                    D,
+                    "--input",
+                    "s3://logs/in",
+                    "--output",
+                    "s3://lake/out",
+                ]),
+        )
     };
-    // Both check the day before either commits; the second's commits are refused and it
-    // takes the first one's record instead of failing.
+    // Both check the day before either commits (the second starts once the first is paused
+    // before its first commit); the second's commits are refused and it takes the first
+    // one's record instead of failing.
     let first = spawn();
-    std::thread::sleep(Duration::from_millis(1000));
+    first.wait_for_line("fault point before_commit", Duration::from_secs(60));
     let second = spawn();
-    let (a, b) = (
-        first.wait_with_output().unwrap(),
-        second.wait_with_output().unwrap(),
-    );
+    let (a, b) = (first.finish(), second.finish());
     for out in [&a, &b] {
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.0.success(), "{}", out.1);
     }
-    let log = String::from_utf8_lossy(&b.stderr);
+    let log = &b.1;
     assert!(
         log.contains("another run recorded this check first"),
         "{log}"

@@ -294,3 +294,222 @@ fn a_three_day_backfill_runs_in_order_and_reuses_the_previous_days() {
     ]);
     assert!(err.contains("before --from"), "{err}");
 }
+
+/// A copy of the project files (LIVEREC_HOME) with a small drill workflow: the data-quality
+/// check, then heat; one retry after 0.2 s.
+fn drill_home(dir: &Path) -> std::path::PathBuf {
+    let home = dir.join("home");
+    for sub in ["jobs", "sql", "workflows"] {
+        copy_tree(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join(sub),
+            &home.join(sub),
+        );
+    }
+    std::fs::write(
+        home.join("workflows/drill.toml"),
+        r#"name = "drill"
+description = "validate then heat, for fault drills"
+max_parallel = 1
+retries = 1
+retry_backoff_s = 0.2
+task_timeout_s = 600
+
+[[tasks]]
+name = "validate"
+job = "quality"
+
+[[tasks]]
+name = "heat"
+job = "heat"
+after = ["validate"]
+"#,
+    )
+    .unwrap();
+    home
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_tree(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
+}
+
+fn drill(home: &Path, input: &Path, output: &Path, extra: &[&str]) -> std::process::Command {
+    let mut cmd = liverec();
+    cmd.env("LIVEREC_HOME", home)
+        .args(["workflow", "run", "drill", "--date", D])
+        .args(["--input", &s(input), "--output", &s(output)])
+        .args(extra);
+    cmd
+}
+
+fn drill_task(output: &Path, task: &str) -> serde_json::Value {
+    let path = output.join(format!("runs/drill/dt={D}/state.json"));
+    let st: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    st["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t[0] == task)
+        .unwrap()[1]
+        .clone()
+}
+
+/// Processes still running with `needle` in their command line (children left behind).
+fn processes_with(needle: &str) -> Vec<String> {
+    let me = std::process::id().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .chars()
+                .all(|c| c.is_ascii_digit())
+        })
+        .filter(|e| e.file_name().to_string_lossy() != me)
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+        .filter(|cmd| cmd.contains(needle) && !cmd.contains(" workflow "))
+        .collect()
+}
+
+#[test]
+fn a_task_that_fails_once_is_retried_and_one_that_keeps_failing_fails_the_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    generate(&input, 16, 600, 60, 41);
+    let home = drill_home(tmp.path());
+
+    let output = tmp.path().join("once");
+    output_ok(drill(&home, &input, &output, &[]).env("LIVEREC_FAULT_FAIL_ATTEMPTS", "heat:1"));
+    let heat = drill_task(&output, "heat");
+    assert_eq!(
+        (heat["status"].as_str(), heat["attempts"].as_u64()),
+        (Some("succeeded"), Some(2))
+    );
+    assert_eq!(drill_task(&output, "validate")["attempts"], 1);
+
+    let output = tmp.path().join("always");
+    let out = drill(&home, &input, &output, &[])
+        .env("LIVEREC_FAULT_FAIL_ATTEMPTS", "heat:5")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("task heat failed") && err.contains("injected fault"),
+        "{err}"
+    );
+    let heat = drill_task(&output, "heat");
+    assert_eq!(
+        (heat["status"].as_str(), heat["attempts"].as_u64()),
+        (Some("failed"), Some(2))
+    );
+    assert!(
+        !output.join("heat").exists(),
+        "a failed task committed output"
+    );
+}
+
+#[test]
+fn a_task_past_its_timeout_is_stopped_retried_and_fails_the_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    generate(&input, 16, 600, 60, 42);
+    let home = drill_home(tmp.path());
+    let output = tmp.path().join("out");
+    // Every job stalls 60 s before it starts: each attempt of the first task is stopped at
+    // its 2 s limit (the child killed, not left running), retried once, and the run fails.
+    let started = Instant::now();
+    let out = drill(&home, &input, &output, &["--task-timeout", "2"])
+        .env("LIVEREC_FAULT_SLEEP_MS_JOB_START", "60000")
+        .output()
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(40),
+        "the stalled attempts were waited for"
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("task validate failed: timed out after 2 s"),
+        "{err}"
+    );
+    let validate = drill_task(&output, "validate");
+    assert_eq!(
+        (validate["status"].as_str(), validate["attempts"].as_u64()),
+        (Some("failed"), Some(2))
+    );
+    assert_eq!(drill_task(&output, "heat")["status"], "pending");
+    assert!(
+        processes_with(&s(&output)).is_empty(),
+        "{:?}",
+        processes_with(&s(&output))
+    );
+    assert!(!output.join(format!("runs/drill/dt={D}/LOCK")).exists());
+}
+
+#[test]
+fn sigterm_stops_a_workflow_cleanly_and_a_live_lock_cannot_be_broken() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    generate(&input, 16, 600, 60, 43);
+    let home = drill_home(tmp.path());
+    let output = tmp.path().join("out");
+    let mut child = drill(&home, &input, &output, &[])
+        .env("LIVEREC_FAULT_SLEEP_MS_JOB_START", "60000")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let state_path = output.join(format!("runs/drill/dt={D}/state.json"));
+    wait_for("the first task to run", Duration::from_secs(60), || {
+        read_text(&state_path).contains("\"running\"")
+    });
+    // The owner is alive: breaking its lock is refused.
+    let err = String::from_utf8_lossy(
+        &drill(&home, &input, &output, &["--break-lock"])
+            .output()
+            .unwrap()
+            .stderr,
+    )
+    .into_owned();
+    assert!(err.contains("--break-lock refused"), "{err}");
+
+    let started = Instant::now();
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(30), "slow to stop");
+    assert_eq!(status.code(), Some(143));
+    let st: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&state_path).unwrap()).unwrap();
+    assert_eq!(st["status"], "interrupted");
+    assert_eq!(drill_task(&output, "validate")["status"], "interrupted");
+    assert!(
+        !output.join(format!("runs/drill/dt={D}/LOCK")).exists(),
+        "lock left behind"
+    );
+    assert!(
+        processes_with(&s(&output)).is_empty(),
+        "{:?}",
+        processes_with(&s(&output))
+    );
+    // Nothing of the interrupted attempt was committed, and the day reruns from scratch.
+    assert!(
+        !output.join("quarantine").exists()
+            || std::fs::read_dir(output.join("quarantine"))
+                .unwrap()
+                .next()
+                .is_none()
+    );
+    output_ok(&mut drill(&home, &input, &output, &[]));
+    assert_eq!(drill_task(&output, "heat")["status"], "succeeded");
+}

@@ -46,6 +46,9 @@ struct ReportJson<'a> {
     report: &'a RunReport,
     /// Seconds inside the job, without process start-up.
     seconds: f64,
+    /// Output rows this process encoded into Parquet itself: 0 on a cluster, where the
+    /// executors write every output (`writer::exec`).
+    rows_written_by_client: u64,
 }
 
 pub async fn run(args: RunArgs) -> Result<()> {
@@ -70,6 +73,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
         let json = serde_json::to_vec_pretty(&ReportJson {
             report: &report,
             seconds,
+            rows_written_by_client: crate::writer::rows_written_here(),
         })?;
         std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
     }

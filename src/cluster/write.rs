@@ -19,8 +19,16 @@ use datafusion_proto::protobuf::PhysicalPlanNode;
 use super::codec::LiverecCodec;
 use crate::layout;
 use crate::storage::Storage;
-use crate::writer::exec::written_files;
+use crate::writer::exec::write_result;
 use crate::writer::{PartitionWriterExec, StagedPartition, WriteSpec, WrittenFile};
+
+/// A distributed write whose writer stage Ballista re-ran after losing an executor: its result
+/// may be missing rows, so it is discarded and the query written again from scratch.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "an executor was lost while this output was being written (Ballista re-ran the writer stage); the result is not used"
+)]
+pub struct WriterStageRerun;
 
 /// The scheduler's gRPC URL for a `df://host:port` cluster URL.
 pub fn scheduler_url(cluster: &str) -> Result<String> {
@@ -71,8 +79,18 @@ async fn writer_plan(
     Ok(Arc::new(CoalescePartitionsExec::new(writer)))
 }
 
+/// How often a write is started again after losing an executor under it.
+const RETRIES: usize = 3;
+/// Three waits of 15 s outlast the scheduler's default 30 s executor timeout, so a retry after
+/// a broken connection finds the dead executor gone.
+const RETRY_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// Runs `df` on the cluster at `cluster` with every partition written by the executor that
-/// computes it, as a file under `dir` stamped with `run_id`. Returns the files written.
+/// computes it, as a file under `dir` stamped with `run_id`. Returns the files written. Lost
+/// executors: Ballista re-runs lost tasks itself, but not the client's fetch of the final
+/// rows from an executor that died, and it can re-run a writer stage before its inputs are
+/// recomputed (`WriterStageRerun`); either way the whole write starts again (the discarded
+/// attempt's files are never listed, and are removed with the staging or by cleanup).
 pub async fn write_on_executors(
     df: DataFrame,
     dir: &Storage,
@@ -83,8 +101,48 @@ pub async fn write_on_executors(
         dir: dir.loc.dir_url(),
         run_id: run_id.to_string(),
     };
+    let mut attempt = 0;
+    loop {
+        match write_once(df.clone(), spec.clone(), cluster).await {
+            Ok(files) => return Ok(files),
+            Err(e) if attempt < RETRIES && lost_executor(&e) => {
+                attempt += 1;
+                tracing::warn!(attempt, "writing {} again: {e:#}", dir.loc);
+                if !e.is::<WriterStageRerun>() {
+                    tokio::time::sleep(RETRY_WAIT).await;
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Whether an error is an executor lost under a write: a writer stage Ballista re-ran, or a
+/// broken connection to an executor.
+fn lost_executor(e: &anyhow::Error) -> bool {
+    if e.is::<WriterStageRerun>() {
+        return true;
+    }
+    let text = format!("{e:#}").to_ascii_lowercase();
+    [
+        "connection reset",
+        "connection refused",
+        "h2 protocol error",
+        "transport error",
+        "broken pipe",
+    ]
+    .iter()
+    .any(|m| text.contains(m))
+}
+
+/// One attempt of a distributed write.
+async fn write_once(df: DataFrame, spec: WriteSpec, cluster: &str) -> Result<Vec<WrittenFile>> {
     let (state, logical) = df.into_parts();
     let plan = writer_plan(&state, &logical, spec).await?;
+    tracing::debug!(
+        "distributed write plan:\n{}",
+        datafusion::physical_plan::displayable(plan.as_ref()).indent(false)
+    );
     let config = state.config().clone();
     let stream = execute_physical_plan::<PhysicalPlanNode>(
         scheduler_url(cluster)?,
@@ -96,7 +154,11 @@ pub async fn write_on_executors(
     )
     .await?;
     let batches = datafusion::physical_plan::common::collect(stream).await?;
-    Ok(written_files(&batches)?)
+    let result = write_result(&batches)?;
+    if result.stage_rerun {
+        return Err(WriterStageRerun.into());
+    }
+    Ok(result.files)
 }
 
 /// Writes `df` into a staged partition. Embedded, this process writes each partition's

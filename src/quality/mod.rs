@@ -129,7 +129,7 @@ pub async fn check_day(
     let _guard = _guard.lock().await;
     if let Some(q) = recorded(&quarantine, &cleaned, input.day, &sources, &rules_sha, qp).await? {
         tracing::debug!(table, dt = %input.day, "data quality: reusing the recorded check");
-        return verdict(input, output_root, q, qp);
+        return verdict(input, output_root, q, qp, false);
     }
 
     let started = std::time::Instant::now();
@@ -237,7 +237,7 @@ pub async fn check_day(
                 recorded(&quarantine, &cleaned, input.day, &sources, &rules_sha, qp).await
             {
                 tracing::info!(table, dt = %input.day, "data quality: another run recorded this check first: {e:#}");
-                return verdict(input, output_root, q, qp);
+                return verdict(input, output_root, q, qp, false);
             }
             // A file whose footer reads but whose data does not: name it.
             if let Some(bad) = unreadable_file(ctx, input).await {
@@ -254,15 +254,18 @@ pub async fn check_day(
         seconds = started.elapsed().as_secs_f64(),
         "data quality checked"
     );
-    verdict(input, output_root, q, qp)
+    verdict(input, output_root, q, qp, true)
 }
 
-/// Logs the anomalies of a day and turns a failed check into its error.
+/// Logs the anomalies of a day and turns a failed check into its error. Quarantined rows are
+/// a warning when the check was just made (`fresh`); a job reusing the recorded check repeats
+/// them as information only.
 fn verdict(
     input: &DayInput<'_>,
     output_root: &Storage,
     q: DayQuality,
     qp: &QualityParams,
+    fresh: bool,
 ) -> Result<DayQuality> {
     let table = input.contract.name;
     let sample_dir = output_root
@@ -298,15 +301,18 @@ fn verdict(
         );
     }
     if q.bad() > 0 {
-        tracing::warn!(
-            table,
-            dt = %input.day,
+        let line = format!(
             "data quality: quarantined {} of {} rows: {}; sample in {}",
             q.bad(),
             q.rows,
             reasons.join("; "),
             sample_dir.loc
         );
+        if fresh {
+            tracing::warn!(table, dt = %input.day, "{line}");
+        } else {
+            tracing::info!(table, dt = %input.day, "{line} (recorded check)");
+        }
     }
     for (kind, n) in &q.tolerated {
         tracing::info!(table, dt = %input.day, "data quality: kept {n} row(s) with {kind}");

@@ -58,14 +58,10 @@ pub(super) async fn run_steps(
             session.ctx.register_table(view.as_str(), table)?;
             continue;
         }
-        staged.push(stage_output(session, req, step, df, values, run_id).await?);
+        staged.push(stage_output(session, req, step, df, run_id).await?);
     }
     Ok(())
 }
-
-const CLUSTER_RETRIES: usize = 3;
-/// Three waits of 15 s outlast the scheduler's default 30 s executor timeout.
-const CLUSTER_RETRY_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Writes an output step's result into a staged partition.
 async fn stage_output(
@@ -73,47 +69,21 @@ async fn stage_output(
     req: &RunRequest,
     step: &StepSpec,
     df: DataFrame,
-    values: &Placeholders,
     run_id: &str,
 ) -> Result<Staged> {
     let table = step.output.as_deref().expect("validated: view or output");
     let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
     let started = std::time::Instant::now();
     let mut part = StagedPartition::begin(&session.output, table, req.date, run_id).await?;
-    let mut df = Some(df);
-    let mut attempt = 0;
-    let written = loop {
-        let plan = match df.take() {
-            Some(df) => df,
-            None => query(&session.ctx, &step.sql, values).await?,
-        };
-        let (keep, cluster) = (step.json.is_some(), req.engine.cluster.as_deref());
-        let result = write_output(&session.ctx, plan, &mut part, keep, cluster)
-            .await
-            .with_context(|| format!("writing {table} from sql/{}", step.sql));
-        match result {
-            Ok(batches) => break batches,
-            // Ballista re-runs lost tasks, but not the client's fetch of the final results
-            // from an executor that died: rerun the query into a clean staging directory
-            // once the scheduler has dropped that executor.
-            Err(e)
-                if req.engine.cluster.is_some()
-                    && attempt < CLUSTER_RETRIES
-                    && is_connection_error(&e) =>
-            {
-                attempt += 1;
-                tracing::warn!(
-                    table,
-                    attempt,
-                    "lost an executor while fetching results, retrying: {e:#}"
-                );
-                part.reset().await?;
-                tokio::time::sleep(CLUSTER_RETRY_WAIT).await;
-            }
-            Err(e) => {
-                part.abort().await;
-                return Err(e);
-            }
+    let (keep, cluster) = (step.json.is_some(), req.engine.cluster.as_deref());
+    let written = match write_output(&session.ctx, df, &mut part, keep, cluster)
+        .await
+        .with_context(|| format!("writing {table} from sql/{}", step.sql))
+    {
+        Ok(written) => written,
+        Err(e) => {
+            part.abort().await;
+            return Err(e);
         }
     };
     tracing::info!(
@@ -128,20 +98,6 @@ async fn stage_output(
         _ => None,
     };
     Ok(Staged { part, schema, json })
-}
-
-/// Whether an error is a broken connection to an executor (worth rerunning the query).
-fn is_connection_error(e: &anyhow::Error) -> bool {
-    let text = format!("{e:#}").to_ascii_lowercase();
-    [
-        "connection reset",
-        "connection refused",
-        "h2 protocol error",
-        "transport error",
-        "broken pipe",
-    ]
-    .iter()
-    .any(|m| text.contains(m))
 }
 
 /// Runs an output query into a staged partition. Small results (`keep`: metrics written as

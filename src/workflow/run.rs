@@ -84,7 +84,7 @@ async fn run_task(
     day: NaiveDate,
 ) -> (u32, TaskEnd) {
     let overrides = task_overrides(req, t);
-    let run = TaskRun {
+    let mut run = TaskRun {
         name: &t.name,
         job: &t.job,
         day,
@@ -93,11 +93,13 @@ async fn run_task(
         output: &req.output,
         engine: &req.engine,
         limit: Duration::from_secs(req.task_timeout_s.unwrap_or(spec.task_timeout_s)),
+        attempt: 0,
     };
     let mut backoff = spec.retry_backoff_s;
     let mut attempts = 0;
     loop {
         attempts += 1;
+        run.attempt = attempts;
         let (reason, retry) = match task::attempt(&run).await {
             Ok(Outcome::Done { outputs, printed }) => {
                 return (attempts, TaskEnd::Done(Done { outputs, printed }));

@@ -28,6 +28,8 @@ pub struct TaskRun<'a> {
     pub output: &'a Location,
     pub engine: &'a EngineOptions,
     pub limit: Duration,
+    /// 1 for the first attempt (the child sees it as `LIVEREC_ATTEMPT`).
+    pub attempt: u32,
 }
 
 /// How an attempt ended.
@@ -78,10 +80,22 @@ fn command(run: &TaskRun<'_>, report: &std::path::Path) -> Result<Command> {
     for (k, v) in run.overrides {
         cmd.arg("--set").arg(format!("{k}={v}"));
     }
-    cmd.stdin(Stdio::null())
+    cmd.env("LIVEREC_ATTEMPT", run.attempt.to_string())
+        .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
+    // A child outlives no workflow: if this process dies (even by SIGKILL), the child gets
+    // SIGTERM and abandons its work.
+    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec here.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
     Ok(cmd)
 }
 

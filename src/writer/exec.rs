@@ -13,6 +13,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use arrow::array::{Array, AsArray};
 use arrow::array::{ArrayRef, RecordBatch, StringArray, UInt32Array, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::tree_node::TreeNodeRecursion;
@@ -215,6 +216,8 @@ async fn write_partition(
         }
         if let Some(w) = writer.as_mut() {
             w.write(&batch).await?;
+            // Test hook: an executor killed here dies in the middle of writing its file.
+            crate::fault::pause("partition_write", &ctx.task_id().unwrap_or_default()).await;
         }
     }
     let (file, rows, bytes) = match writer {
@@ -251,9 +254,40 @@ pub struct WrittenFile {
     pub partition: u32,
 }
 
+/// What the result rows of a `PartitionWriterExec` say.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct WriteResult {
+    /// The files written (empty partitions left out), by partition.
+    pub files: Vec<WrittenFile>,
+    /// Whether the writer stage ran again after a rollback (a stage attempt above 0 in a
+    /// task id): Ballista 55 can re-run a stage that was running when an executor was lost
+    /// before the stages it reads from have been recomputed, so such a result may be missing
+    /// rows and is not used (docs/cluster.md).
+    pub stage_rerun: bool,
+}
+
+/// The stage attempt in a Ballista task id `TID job/stage.attempt/task.attempt`.
+fn stage_attempt(task_id: &str) -> Option<u32> {
+    let stage = task_id.split('/').nth(1)?;
+    stage.split_once('.')?.1.parse().ok()
+}
+
+/// The result rows of a `PartitionWriterExec`.
+pub fn write_result(batches: &[RecordBatch]) -> Result<WriteResult> {
+    let mut stage_rerun = false;
+    for b in batches {
+        let tasks = b.column(4).as_string::<i32>();
+        stage_rerun |= (0..b.num_rows())
+            .any(|i| tasks.is_valid(i) && stage_attempt(tasks.value(i)).is_some_and(|a| a > 0));
+    }
+    Ok(WriteResult {
+        files: written_files(batches)?,
+        stage_rerun,
+    })
+}
+
 /// The files in the result rows of a `PartitionWriterExec` (empty partitions left out).
-pub fn written_files(batches: &[RecordBatch]) -> Result<Vec<WrittenFile>> {
-    use arrow::array::{Array, AsArray};
+fn written_files(batches: &[RecordBatch]) -> Result<Vec<WrittenFile>> {
     let mut out = Vec::new();
     for b in batches {
         if b.schema().fields() != result_schema().fields() {
@@ -276,4 +310,35 @@ pub fn written_files(batches: &[RecordBatch]) -> Result<Vec<WrittenFile>> {
     }
     out.sort_by(|a, b| (a.partition, &a.name).cmp(&(b.partition, &b.name)));
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(tasks: &[&str]) -> RecordBatch {
+        let n = tasks.len();
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(
+                (0..n)
+                    .map(|i| Some(format!("part-{i:05}-x.parquet")))
+                    .collect::<Vec<_>>(),
+            )),
+            Arc::new(UInt64Array::from(vec![5; n])),
+            Arc::new(UInt64Array::from(vec![100; n])),
+            Arc::new(UInt32Array::from((0..n as u32).collect::<Vec<_>>())),
+            Arc::new(StringArray::from(tasks.to_vec())),
+        ];
+        RecordBatch::try_new(result_schema(), columns).unwrap()
+    }
+
+    #[test]
+    fn a_rerun_writer_stage_is_recognised() {
+        let first = write_result(&[rows(&["TID 038HJ/16.0/0.0", "TID 038HJ/16.0/1.2"])]).unwrap();
+        assert_eq!((first.files.len(), first.stage_rerun), (2, false));
+        let rerun = write_result(&[rows(&["TID 038HJ/16.1/0.0", "TID 038HJ/16.1/1.0"])]).unwrap();
+        assert!(rerun.stage_rerun);
+        assert_eq!(stage_attempt("TID 038HJH8EMM000/16.1/0.0"), Some(1));
+        assert_eq!(stage_attempt("nonsense"), None);
+    }
 }

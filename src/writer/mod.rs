@@ -26,7 +26,7 @@ pub mod exec;
 mod local;
 
 pub use cleanup::{Ages, Cleanup, cleanup};
-pub use exec::{PartitionWriterExec, WriteSpec, WrittenFile};
+pub use exec::{PartitionWriterExec, WriteResult, WriteSpec, WrittenFile};
 pub use local::commit_new_dir;
 
 use crate::doc::partition::{FileEntry, PartitionManifest, ReplacedFile};
@@ -278,7 +278,7 @@ impl StagedPartition {
         }
         let body = manifest.to_json()?;
         if let Commit::Manifest(previous) = &self.commit {
-            fault_point("before_commit");
+            crate::fault::pause_blocking("before_commit");
             let expected = previous.as_ref().map(|p| p.version.clone());
             match self
                 .target
@@ -306,7 +306,7 @@ impl StagedPartition {
             return Ok(());
         }
         self.staging.write(MANIFEST_FILE, body.into()).await?;
-        fault_point("before_commit");
+        crate::fault::pause_blocking("before_commit");
         let (Some(staged), Some(target)) =
             (self.staging.loc.local_path(), self.target.loc.local_path())
         else {
@@ -454,16 +454,6 @@ async fn close_file(dir: &Storage, name: &str, writer: ParquetFileWriter) -> Res
         rows: meta.file_metadata().num_rows() as u64,
         bytes: head.size,
     })
-}
-
-/// Test hook: `LIVEREC_FAULT_SLEEP_MS_<POINT>` sleeps at a named point, so a test can kill
-/// the process at a known moment of a write.
-fn fault_point(point: &str) {
-    let var = format!("LIVEREC_FAULT_SLEEP_MS_{}", point.to_ascii_uppercase());
-    if let Some(ms) = std::env::var(&var).ok().and_then(|v| v.parse::<u64>().ok()) {
-        tracing::warn!("fault point {point}: sleeping {ms} ms");
-        std::thread::sleep(std::time::Duration::from_millis(ms));
-    }
 }
 
 /// Reads the manifest of a committed partition, if there is one.

@@ -64,6 +64,48 @@ pub fn run_err(args: &[&str]) -> String {
     stderr
 }
 
+/// Polls `ready` every 50 ms until it holds; panics naming `what` after `limit`. Tests wait
+/// for a state this way, never by sleeping a fixed time.
+pub fn wait_for(what: &str, limit: std::time::Duration, mut ready: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !ready() {
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// The text of a file, or "" while it does not exist.
+pub fn read_text(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// A plain HTTP GET on loopback (the scheduler's REST API): the response body.
+pub fn http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    if !head.starts_with("HTTP/1.1 200") {
+        return None;
+    }
+    // Chunked bodies: keep the JSON between the first '[' or '{' and the last ']' or '}'.
+    let start = body.find(['[', '{'])?;
+    let end = body.rfind([']', '}'])?;
+    Some(body[start..=end].to_string())
+}
+
 pub fn s(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
@@ -348,5 +390,60 @@ pub fn cosine_neighbours(
         n,
         co,
         neighbours: out,
+    }
+}
+
+/// A child process whose stderr is collected as it comes, so a test can wait for a line
+/// (a fault point reached) instead of sleeping.
+pub struct Watched {
+    child: std::process::Child,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Watched {
+    pub fn spawn(cmd: &mut Command) -> Self {
+        use std::io::Read;
+        let mut child = cmd
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let mut pipe = child.stderr.take().unwrap();
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = stderr.clone();
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Self {
+            child,
+            stderr,
+            reader: Some(reader),
+        }
+    }
+
+    /// Waits until stderr contains `text` (panics after `limit`).
+    pub fn wait_for_line(&self, text: &str, limit: std::time::Duration) {
+        wait_for(&format!("{text:?} on stderr"), limit, || {
+            self.stderr.lock().unwrap().contains(text)
+        });
+    }
+
+    /// Waits for the process to end: its status and whole stderr.
+    pub fn finish(mut self) -> (std::process::ExitStatus, String) {
+        let status = self.child.wait().unwrap();
+        if let Some(r) = self.reader.take() {
+            r.join().unwrap();
+        }
+        let text = self.stderr.lock().unwrap().clone();
+        (status, text)
     }
 }
