@@ -51,6 +51,13 @@ fn fresh_output(name: &str) -> (PathBuf, PathBuf) {
 }
 
 fn train(input: &Path, output: &Path, model: &str, extra: &[&str]) -> std::process::Output {
+    liverec()
+        .args(train_args(input, output, model, extra))
+        .output()
+        .unwrap()
+}
+
+fn train_args(input: &Path, output: &Path, model: &str, extra: &[&str]) -> Vec<String> {
     // GBDT+LR through its own job file (`extends = "train"`), the others via --model.
     let mut args = if model == "gbdt_lr" {
         vec!["run".to_string(), "train_gbdt_lr".into()]
@@ -74,7 +81,7 @@ fn train(input: &Path, output: &Path, model: &str, extra: &[&str]) -> std::proce
         args.push("--set".into());
         args.push(e.to_string());
     }
-    liverec().args(&args).output().unwrap()
+    args
 }
 
 fn latest(output: &Path, model: &str) -> Option<String> {
@@ -296,7 +303,10 @@ fn a_failed_gate_keeps_latest_and_exits_non_zero() {
     );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("below LATEST"), "{err}");
+    assert!(
+        err.contains("below the champion") && err.contains("on the same rows"),
+        "{err}"
+    );
     assert_eq!(latest(&output, "gbdt").unwrap(), published);
 
     // The rejected versions are kept for inspection, marked as such; nothing is left in staging.
@@ -481,4 +491,116 @@ fn rows_over_the_cap_are_downsampled_deterministically() {
         .join("models/lr")
         .join(latest(&output, "lr").unwrap());
     assert_ne!(json(&folder.join("model.json"))["linear"], seen[0].1);
+}
+
+/// The newest version folder of a model (published or not).
+fn newest_version(output: &Path, model: &str) -> PathBuf {
+    let dir = output.join("models").join(model);
+    let mut versions: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("2026-"))
+        .collect();
+    versions.sort_by_key(|v| {
+        json(&dir.join(v).join("manifest.json"))["created_at"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    });
+    dir.join(versions.last().unwrap())
+}
+
+#[test]
+fn the_gate_scores_the_champion_on_the_challengers_rows() {
+    let (input, output) = fresh_output("champion");
+    output_ok(liverec().args(train_args(&input, &output, "lr", &[])));
+    let champion = latest(&output, "lr").unwrap();
+    output_ok(liverec().args(train_args(&input, &output, "lr", &["l2=3"])));
+    let folder = newest_version(&output, "lr");
+    let m = json(&folder.join("metrics.json"));
+    let gate = &m["gate"];
+    // The champion was scored on exactly the challenger's validation rows: same rows, same
+    // positives; its AUC is what the gate compared with.
+    let c = &gate["champion"];
+    assert_eq!(c["version"], champion.as_str());
+    assert_eq!(c["validation"]["rows"], m["validation"]["rows"]);
+    assert_eq!(c["validation"]["positives"], m["validation"]["positives"]);
+    // Scored independently with the reference scorer on the validation day, the champion's
+    // own predictions give the AUC the gate recorded.
+    let theirs = json(
+        &output
+            .join("models/lr")
+            .join(&champion)
+            .join("metrics.json"),
+    );
+    assert_eq!(theirs["validation_day"], m["validation_day"]);
+    let auc = c["validation"]["auc"].as_f64().unwrap();
+    assert!(
+        (auc - theirs["validation"]["auc"].as_f64().unwrap()).abs() < 1e-12,
+        "champion AUC {auc} on the same rows vs {}",
+        theirs["validation"]["auc"]
+    );
+    assert!(
+        gate["reason"].as_str().unwrap().contains("of the champion"),
+        "{gate}"
+    );
+    let html = std::fs::read_to_string(folder.join("report.html")).unwrap();
+    assert!(html.contains("Against the published model, on the same validation rows"));
+    assert!(html.contains("ROC on the same rows") && html.contains("champion (LATEST)"));
+}
+
+#[test]
+fn a_champion_for_another_label_or_with_missing_features_is_not_compared() {
+    let (input, output) = fresh_output("no-champion");
+    // LATEST trained on exposure samples (label: click) is not a champion for a model of
+    // watch samples.
+    output_ok(liverec().args(train_args(
+        &input,
+        &output,
+        "gbdt",
+        &["sample_table=exposure_samples", "trees=20"],
+    )));
+    output_ok(liverec().args(train_args(&input, &output, "gbdt", &["trees=20"])));
+    let gate = &json(&newest_version(&output, "gbdt").join("metrics.json"))["gate"];
+    assert!(gate["champion"].is_null(), "{gate}");
+    let note = gate["champion_note"].as_str().unwrap();
+    assert!(
+        note.contains("exposure_samples") && note.contains("not a champion"),
+        "{note}"
+    );
+    assert!(
+        gate["reason"]
+            .as_str()
+            .unwrap()
+            .contains("gated on min_auc alone")
+    );
+
+    // A champion reading a feature today's samples lack: the gate says so and falls back.
+    let folder = output
+        .join("models/gbdt")
+        .join(latest(&output, "gbdt").unwrap());
+    let model = folder.join("model.json");
+    let text = std::fs::read_to_string(&model).unwrap().replacen(
+        "\"name\": \"u_age\"",
+        "\"name\": \"u_age_retired\"",
+        1,
+    );
+    assert!(text.contains("u_age_retired"));
+    std::fs::write(&model, &text).unwrap();
+    let manifest_path = folder.join("manifest.json");
+    let mut manifest = json(&manifest_path);
+    manifest["files"]["model.json"] = hex::encode(Sha256::digest(text.as_bytes())).into();
+    std::fs::write(
+        &manifest_path,
+        serde_json::to_vec_pretty(&manifest).unwrap(),
+    )
+    .unwrap();
+    output_ok(liverec().args(train_args(&input, &output, "gbdt", &["trees=20"])));
+    let gate = &json(&newest_version(&output, "gbdt").join("metrics.json"))["gate"];
+    assert!(gate["champion"].is_null(), "{gate}");
+    let note = gate["champion_note"].as_str().unwrap();
+    assert!(
+        note.contains("lack") && note.contains("u_age_retired"),
+        "{note}"
+    );
 }

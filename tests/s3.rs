@@ -458,3 +458,85 @@ fn two_checks_of_one_day_at_once_both_succeed_with_one_record() {
         assert_partition_whole(&part);
     }
 }
+
+#[test]
+fn a_reader_of_the_replaced_version_finishes_while_a_rerun_commits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = S3Server::start(&tmp.path().join("s3"), &["logs", "lake"]);
+    generate(&server.dir("logs/in"), 16, 800, 80, 12);
+    let part = server.dir(&format!("lake/out/heat/dt={D}"));
+    heat(&server);
+    // A reader takes the committed version's manifest (its file list) …
+    let (old_manifest, old_rows) = read_committed(&part);
+    let old_files = manifest_files(&old_manifest);
+    // … a rerun with other weights commits meanwhile …
+    output_ok(&mut heat_cmd(&server, &["--set", "w_viewers=9"]));
+    let (new_manifest, _) = read_committed(&part);
+    assert_ne!(new_manifest["run_id"], old_manifest["run_id"]);
+    // … and the reader still reads the old version, whole, from the objects it listed.
+    let rows: usize = old_files
+        .iter()
+        .flat_map(|f| read_file(&part.join(f)))
+        .map(|b| b.num_rows())
+        .sum();
+    assert_eq!(rows, old_rows.iter().map(|b| b.num_rows()).sum::<usize>());
+    let replaced = new_manifest["replaced"].as_array().unwrap();
+    assert_eq!(replaced.len(), old_files.len(), "{new_manifest}");
+    // Cleanup keeps them through the retention period, and removes them after it.
+    let kept = run_s3_ok(
+        &server,
+        &[
+            "cleanup",
+            "--output",
+            "s3://lake/out",
+            "--min-age-minutes",
+            "0",
+        ],
+    );
+    assert!(kept.contains(" 0 replaced"), "{kept}");
+    assert!(old_files.iter().all(|f| part.join(f).exists()));
+    let gone = run_s3_ok(
+        &server,
+        &[
+            "cleanup",
+            "--output",
+            "s3://lake/out",
+            "--min-age-minutes",
+            "0",
+            "--retention-minutes",
+            "0",
+        ],
+    );
+    assert!(
+        gone.contains(&format!("{} replaced", old_files.len())),
+        "{gone}"
+    );
+    assert!(old_files.iter().all(|f| !part.join(f).exists()));
+    assert_partition_whole(&part);
+}
+
+#[test]
+fn credentials_in_a_location_are_refused_before_any_request_and_not_echoed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = S3Server::start(&tmp.path().join("s3"), &["logs", "lake"]);
+    generate(&server.dir("logs/in"), 16, 300, 30, 13);
+    for output in [
+        "s3://AKIDLEAKED:sup3r-s3cret@lake/out",
+        "s3://sup3r-s3cret@lake/out",
+    ] {
+        let out = with_env(liverec(), &server.envs(SECRET))
+            .args(["run", "heat", "--date", D, "--input", "s3://logs/in"])
+            .args(["--output", output])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("may not carry credentials"), "{err}");
+        assert!(
+            !err.contains("sup3r-s3cret") && !err.contains("AKIDLEAKED"),
+            "{err}"
+        );
+    }
+    // Nothing was written anywhere on the server.
+    assert!(!server.dir("lake/out").exists());
+}

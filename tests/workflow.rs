@@ -221,8 +221,8 @@ fn a_three_day_backfill_runs_in_order_and_reuses_the_previous_days() {
     let tmp = tempfile::tempdir().unwrap();
     let (input, output) = (tmp.path().join("in"), tmp.path().join("out"));
     generate(&input, 18, 2000, 150, 23);
-    // Small data: AUC moves more than the default 0.01 between days; a looser gate for all
-    // three training tasks (a `--set` for every task whose job takes the parameter).
+    // A looser gate for all three training tasks (a `--set` for every task whose job takes
+    // the parameter).
     let out = workflow(
         &input,
         &output,
@@ -231,8 +231,11 @@ fn a_three_day_backfill_runs_in_order_and_reuses_the_previous_days() {
             "2026-01-16",
             "--to",
             "2026-01-18",
+            // Each day's models meet the previous day's on the same validation rows; on 2,000
+            // users consecutive GBDT+LR models differ by ~0.02 AUC there (0.7834 against
+            // 0.8029 once), more than the default 0.005 allows.
             "--set",
-            "max_auc_drop=0.2",
+            "max_auc_drop=0.05",
         ],
     )
     .output()
@@ -512,4 +515,57 @@ fn sigterm_stops_a_workflow_cleanly_and_a_live_lock_cannot_be_broken() {
     );
     output_ok(&mut drill(&home, &input, &output, &[]));
     assert_eq!(drill_task(&output, "heat")["status"], "succeeded");
+}
+
+#[test]
+fn late_data_and_changed_code_are_named_and_rebuilt() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    generate(&input, 16, 600, 60, 44);
+    let home = drill_home(tmp.path());
+    let output = tmp.path().join("out");
+    output_ok(&mut drill(&home, &input, &output, &[]));
+    let cmd = |args: &[&str]| {
+        let mut c = liverec();
+        c.env("LIVEREC_HOME", &home)
+            .args(["workflow"])
+            .args(args)
+            .args(["--input", &s(&input), "--output", &s(&output)]);
+        String::from_utf8_lossy(&output_ok(&mut c).stdout).into_owned()
+    };
+    let stale = cmd(&["stale", "drill", "--from", D, "--to", D]);
+    assert!(stale.contains("no output of drill"), "{stale}");
+    let status = cmd(&["status", "drill", "--date", D]);
+    assert!(
+        status.contains("heat") && status.contains("up to date"),
+        "{status}"
+    );
+
+    // A late rewrite of one input day: the outputs built from it are stale, and say why.
+    let file = input.join(format!("watches/dt={D}/part-00000.parquet"));
+    let bytes = std::fs::read(&file).unwrap();
+    std::fs::remove_file(&file).unwrap();
+    std::fs::write(&file, bytes).unwrap();
+    let stale = cmd(&["stale", "drill", "--from", D, "--to", D]);
+    assert!(
+        stale.contains("heat") && stale.contains(&format!("input watches/dt={D} was rewritten")),
+        "{stale}"
+    );
+    let status = cmd(&["status", "drill", "--date", D]);
+    assert!(status.contains("would run: input watches"), "{status}");
+    let before = manifest(&output.join(format!("heat/dt={D}")))["run_id"].clone();
+    cmd(&["run", "drill", "--date", D, "--rebuild-stale"]);
+    assert_ne!(
+        manifest(&output.join(format!("heat/dt={D}")))["run_id"],
+        before
+    );
+    let stale = cmd(&["stale", "drill", "--from", D, "--to", D]);
+    assert!(stale.contains("no output of drill"), "{stale}");
+
+    // Changed code (here an edited query): the tasks would run again, saying why.
+    let sql = home.join("sql/heat/heat.sql");
+    let text = std::fs::read_to_string(&sql).unwrap();
+    std::fs::write(&sql, format!("{text}\n")).unwrap();
+    let status = cmd(&["status", "drill", "--date", D]);
+    assert!(status.contains("would run: the code changed"), "{status}");
 }

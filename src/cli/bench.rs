@@ -34,12 +34,17 @@ pub struct BenchArgs {
     /// Also write the report here (it is always written to DATA/SCALE/bench.json).
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Measure the cluster's scale-out instead: item-CF and the training set embedded, then
+    /// on 1 and 2 executors of this binary, each pinned to a core (taskset), one task slot each.
+    #[arg(long)]
+    scale_out: bool,
 }
 
 pub async fn run(args: BenchArgs) -> Result<()> {
     let scale_name = format!("{:?}", args.scale).to_lowercase();
     let opts = crate::bench::BenchOptions {
         scale: args.scale,
+        scale_out: args.scale_out,
         scale_name: scale_name.clone(),
         data: args.data.clone(),
         cluster: args.cluster,

@@ -42,7 +42,8 @@ pub struct SampleInput {
     pub rows: Option<u64>,
 }
 
-/// The publication decision.
+/// The publication decision: the new model (challenger) against the published one
+/// (champion) measured on the same validation rows.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Gate {
     pub passed: bool,
@@ -52,7 +53,18 @@ pub struct Gate {
     pub max_auc_drop: f64,
     /// The version LATEST named when the gate ran.
     pub previous_version: Option<String>,
-    pub previous_auc: Option<f64>,
+    /// The champion scored on the challenger's validation rows, when LATEST could be one.
+    pub champion: Option<ChampionEval>,
+    /// Why there was no champion to compare with (then the gate is `min_auc` alone).
+    pub champion_note: Option<String>,
+}
+
+/// The published model scored (with the serving scorer) on the challenger's validation rows.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChampionEval {
+    pub version: String,
+    pub validation: Metrics,
+    pub curves: Curves,
 }
 
 /// `metrics.json`.

@@ -16,6 +16,8 @@ pub struct ReportInput<'a> {
     /// (name of the evaluated set, metrics).
     pub metrics: Vec<(String, &'a Metrics)>,
     pub curves: &'a Curves,
+    /// The published model on the same validation rows: (version, metrics, curves).
+    pub champion: Option<(String, &'a Metrics, &'a Curves)>,
     pub gate: String,
     /// (name, value) sorted by importance; a heading says what the values are.
     pub weights_heading: String,
@@ -34,12 +36,17 @@ fn plot_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
 }
 
 pub fn roc_svg(roc: &[(f64, f64)], auc: f64) -> Result<String> {
+    roc_svg_of(&[("", roc)], &format!("ROC (AUC {auc:.4})"))
+}
+
+/// ROC curves of several models in one plot, with a legend when there is more than one.
+fn roc_svg_of(curves: &[(&str, &[(f64, f64)])], caption: &str) -> Result<String> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (420, 380)).into_drawing_area();
         root.fill(&WHITE).map_err(plot_err)?;
         let mut chart = ChartBuilder::on(&root)
-            .caption(format!("ROC (AUC {auc:.4})"), ("sans-serif", 18))
+            .caption(caption, ("sans-serif", 18))
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(44)
@@ -57,9 +64,26 @@ pub fn roc_svg(roc: &[(f64, f64)], auc: f64) -> Result<String> {
                 &RGBColor(180, 180, 180),
             ))
             .map_err(plot_err)?;
-        chart
-            .draw_series(LineSeries::new(roc.iter().copied(), BLUE.stroke_width(2)))
-            .map_err(plot_err)?;
+        for (i, (name, roc)) in curves.iter().enumerate() {
+            let color = [BLUE, RED][i % 2];
+            let series = chart
+                .draw_series(LineSeries::new(roc.iter().copied(), color.stroke_width(2)))
+                .map_err(plot_err)?;
+            if !name.is_empty() {
+                series
+                    .label(*name)
+                    .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color));
+            }
+        }
+        if curves.len() > 1 {
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::LowerRight)
+                .background_style(WHITE.mix(0.8))
+                .border_style(BLACK)
+                .draw()
+                .map_err(plot_err)?;
+        }
         root.present().map_err(plot_err)?;
     }
     Ok(svg)
@@ -109,6 +133,33 @@ pub fn calibration_svg(bins: &[(f64, f64, f64)]) -> Result<String> {
     Ok(svg)
 }
 
+/// The challenger beside the champion, on the same validation rows.
+fn champion_table(
+    html: &mut String,
+    ours: Option<&Metrics>,
+    version: &str,
+    theirs: &Metrics,
+) -> Result<()> {
+    html.push_str("<h2>Against the published model, on the same validation rows</h2>\n<table><tr><th>model</th><th>AUC</th><th>log loss</th><th>normalized entropy</th><th>calibration</th></tr>");
+    let rows = ours
+        .map(|m| ("this model".to_string(), m))
+        .into_iter()
+        .chain([(format!("champion {version}"), theirs)]);
+    for (name, m) in rows {
+        write!(
+            html,
+            "<tr><td>{}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td></tr>",
+            escape(&name),
+            m.auc,
+            m.log_loss,
+            m.normalized_entropy,
+            m.calibration
+        )?;
+    }
+    html.push_str("</table>\n");
+    Ok(())
+}
+
 pub fn render(input: &ReportInput) -> Result<String> {
     let mut html = String::new();
     let auc = input.metrics.first().map_or(f64::NAN, |m| m.1.auc);
@@ -144,11 +195,25 @@ pub fn render(input: &ReportInput) -> Result<String> {
             m.calibration
         )?;
     }
+    html.push_str("</table>\n");
+    let roc = match &input.champion {
+        None => roc_svg(&input.curves.roc, auc)?,
+        Some((version, m, curves)) => {
+            champion_table(&mut html, input.metrics.first().map(|m| m.1), version, m)?;
+            roc_svg_of(
+                &[
+                    ("this model", &input.curves.roc),
+                    ("champion (LATEST)", &curves.roc),
+                ],
+                &format!("ROC on the same rows (AUC {auc:.4} vs {:.4})", m.auc),
+            )?
+        }
+    };
     write!(
         html,
-        "</table>\n<p><b>Gate:</b> {}</p>\n<div class=\"plots\">{}{}</div>\n<h2>{}</h2>\n<table><tr><th>name</th><th>value</th></tr>",
+        "<p><b>Gate:</b> {}</p>\n<div class=\"plots\">{}{}</div>\n<h2>{}</h2>\n<table><tr><th>name</th><th>value</th></tr>",
         escape(&input.gate),
-        roc_svg(&input.curves.roc, auc)?,
+        roc,
         calibration_svg(&input.curves.calibration_bins)?,
         escape(&input.weights_heading)
     )?;

@@ -159,8 +159,21 @@ fn check_overrides(req: &WorkflowRequest, spec: &WorkflowSpec) -> Result<()> {
     Ok(())
 }
 
+/// The overrides of the training set a task follows (for a `train` task's windows).
+fn training_set_of(
+    req: &WorkflowRequest,
+    spec: &WorkflowSpec,
+    t: &TaskSpec,
+) -> Option<Vec<(String, String)>> {
+    t.after
+        .iter()
+        .filter_map(|d| spec.task(d))
+        .find(|u| u.job == "training_set")
+        .map(|u| task_overrides(req, u))
+}
+
 /// Every task pending, with its day and fingerprint (upstream first).
-async fn plan(
+pub(super) async fn plan(
     req: &WorkflowRequest,
     spec: &WorkflowSpec,
     order: &[usize],
@@ -180,8 +193,17 @@ async fn plan(
             .filter(|d| spec.task(d).is_some_and(|u| u.job != QUALITY_JOB))
             .map(|d| fps[d].clone())
             .collect();
-        let fp = fingerprint::fingerprint(input, &t.job, day, &task_overrides(req, t), &upstream)
-            .await?;
+        let set_overrides = training_set_of(req, spec, t);
+        let parts = fingerprint::parts(
+            input,
+            &t.job,
+            day,
+            &task_overrides(req, t),
+            &upstream,
+            set_overrides.as_deref(),
+        )
+        .await?;
+        let fp = parts.fingerprint();
         fps.insert(t.name.clone(), fp.clone());
         tasks.push((
             t.name.clone(),
@@ -190,6 +212,7 @@ async fn plan(
                 job: t.job.clone(),
                 date: day,
                 fingerprint: fp,
+                parts: Some(parts),
                 attempts: 0,
                 started: None,
                 seconds: None,
@@ -401,6 +424,7 @@ async fn finish_task(
             task.printed = done.printed;
             let entry = LedgerEntry {
                 fingerprint: task.fingerprint.clone(),
+                parts: task.parts.clone(),
                 workflow_run: run_id,
                 outputs: task.outputs.clone(),
                 finished: Utc::now(),

@@ -38,6 +38,9 @@ pub struct TaskState {
     pub job: String,
     pub date: NaiveDate,
     pub fingerprint: String,
+    /// What the fingerprint is made of (written to the ledger when the task succeeds).
+    #[serde(default, skip_serializing)]
+    pub parts: Option<super::fingerprint::Parts>,
     pub attempts: u32,
     pub started: Option<DateTime<Utc>>,
     pub seconds: Option<f64>,
@@ -107,6 +110,9 @@ pub async fn load(output: &Storage, workflow: &str, date: NaiveDate) -> Result<O
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LedgerEntry {
     pub fingerprint: String,
+    /// The fingerprint's parts (absent in entries of older builds).
+    #[serde(default)]
+    pub parts: Option<super::fingerprint::Parts>,
     pub workflow_run: String,
     pub outputs: Vec<OutputRef>,
     pub finished: DateTime<Utc>,

@@ -164,7 +164,16 @@ pub async fn run(req: &RunRequest, params: &Params) -> Result<RunReport> {
     let evaluation = evaluate(&ctx, &output, &fitted, &frames, &set, &settings, features).await?;
 
     let model_dir = output.at(&layout::model(spec.model.name()));
-    let (gate, seen) = gate::decide(&model_dir, &evaluation.validation, &settings).await?;
+    let (gate, seen) = gate::decide(&gate::GateInput {
+        ctx: &ctx,
+        model_dir: &model_dir,
+        table: &table,
+        set: &set,
+        frames: &frames,
+        settings: &settings,
+        validation: &evaluation.validation,
+    })
+    .await?;
     let folder = version::commit(version::Version {
         model_dir: &model_dir,
         version: &version,

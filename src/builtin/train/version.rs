@@ -138,6 +138,11 @@ fn report_html(v: &Version<'_>) -> Result<String> {
         ],
         metrics: metric_rows,
         curves: &e.curves,
+        champion: v
+            .gate
+            .champion
+            .as_ref()
+            .map(|c| (c.version.clone(), &c.validation, &c.curves)),
         gate: v.gate.reason.clone(),
         weights_heading: match v.spec.model {
             ModelType::Lr => "Coefficients (standardized inputs), by |weight|".into(),

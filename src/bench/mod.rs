@@ -5,17 +5,23 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use chrono::{Days, NaiveDate};
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::generator::Scale;
 
+mod measure;
+pub mod scale_out;
+
+use measure::{measure, measure_run};
+
 pub struct BenchOptions {
     pub scale: Scale,
+    /// Measure the cluster's scale-out instead (`scale_out`).
+    pub scale_out: bool,
     pub scale_name: String,
     pub data: PathBuf,
     pub cluster: Option<String>,
@@ -46,81 +52,6 @@ pub struct JobFigures {
     pub duckdb_seconds: Option<f64>,
     pub ratio_to_duckdb: Option<f64>,
     pub same_work: Option<bool>,
-}
-
-/// Runs a command, returning (wall seconds, peak RSS in MiB, stdout); fails on a non-zero exit.
-fn measure(cmd: &mut Command) -> Result<(f64, f64, String)> {
-    use std::io::Read;
-    let started = Instant::now();
-    let mut child = cmd
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .context("starting a benchmark process")?;
-    let pid = child.id() as libc::pid_t;
-    let reader = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            r.read_to_string(&mut text).ok();
-            text
-        })
-    };
-    let out = reader(Box::new(child.stdout.take().context("stdout")?));
-    let err = reader(Box::new(child.stderr.take().context("stderr")?));
-    // wait4 reaps the child and gives its own peak RSS (ru_maxrss, KiB on Linux).
-    let mut status = 0;
-    // SAFETY: rusage is plain data that wait4 fills in for our own child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    let seconds = started.elapsed().as_secs_f64();
-    let stdout = out.join().unwrap_or_default();
-    let stderr = err.join().unwrap_or_default();
-    if rc < 0 || !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
-        bail!("{cmd:?} failed:\n{stderr}");
-    }
-    Ok((seconds, usage.ru_maxrss as f64 / 1024.0, stdout))
-}
-
-/// What `liverec run --report-json` wrote: the part the benchmark reads.
-#[derive(Debug, Default, serde::Deserialize)]
-struct RunJson {
-    /// Seconds inside the job, without process start-up.
-    seconds: f64,
-    outputs: Vec<OutputJson>,
-}
-
-#[derive(Debug, Default, serde::Deserialize)]
-struct OutputJson {
-    rows: u64,
-}
-
-impl RunJson {
-    fn rows_written(&self) -> u64 {
-        self.outputs.iter().map(|o| o.rows).sum()
-    }
-}
-
-/// One measured `liverec run`: wall seconds, peak RSS, and its report.
-struct Measured {
-    seconds: f64,
-    rss: f64,
-    report: RunJson,
-}
-
-/// Runs `liverec run …` with `--report-json` and reads the report.
-fn measure_run(mut cmd: Command, scratch: &Path) -> Result<Measured> {
-    let report_path = scratch.join(format!("run-{}.json", uuid::Uuid::new_v4().simple()));
-    cmd.arg("--report-json").arg(&report_path);
-    let (seconds, rss, _) = measure(&mut cmd)?;
-    let bytes = std::fs::read(&report_path)
-        .with_context(|| format!("{cmd:?} wrote no report {}", report_path.display()))?;
-    std::fs::remove_file(&report_path).ok();
-    let report = serde_json::from_slice(&bytes).context("the run's --report-json")?;
-    Ok(Measured {
-        seconds,
-        rss,
-        report,
-    })
 }
 
 /// Rows of the Parquet files of `table` for days `from..=to` (from the footers).
@@ -209,7 +140,27 @@ pub fn run(opts: &BenchOptions) -> Result<Value> {
         output: &output,
         opts,
     };
-    let mut figures = vec![run.quality(&days)?];
+    let quality = run.quality(&days)?;
+    if opts.scale_out {
+        // Item-CF reads the day's heat.
+        run.job("heat", d, &[], d)?;
+        let report = scale_out::ScaleOut {
+            exe: &exe,
+            input: &input,
+            output: &output,
+            day: d,
+            repeat: opts.repeat,
+            cluster_parallel_days: 4,
+        }
+        .run()?;
+        return Ok(json!({
+            "scale": opts.scale_name,
+            "date": d,
+            "machine": machine(),
+            "scale_out": report,
+        }));
+    }
+    let mut figures = vec![quality];
     for (job, day, overrides) in &plan(d, opts.models) {
         figures.push(run.job(job, *day, overrides, d)?);
     }
@@ -225,16 +176,21 @@ pub fn run(opts: &BenchOptions) -> Result<Value> {
     Ok(json!({
         "scale": opts.scale_name,
         "date": d,
-        "machine": {
-            "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-            "memory_gib": crate::engine::physical_memory().map(|m| m as f64 / (1u64 << 30) as f64),
-        },
+        "machine": machine(),
         "cluster": opts.cluster,
         "repeat": opts.repeat.max(1),
         "jobs": figures,
         "peak_rss_mib": peak,
         "duckdb": peer,
     }))
+}
+
+/// Cores and memory of this machine.
+fn machine() -> Value {
+    json!({
+        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "memory_gib": crate::engine::physical_memory().map(|m| m as f64 / (1u64 << 30) as f64),
+    })
 }
 
 /// Generates the scale's data into `input` unless it is there.
@@ -524,6 +480,12 @@ fn itemcf_sum(output: &Path, d: NaiveDate) -> u64 {
 }
 
 pub fn print(report: &Value) {
+    if let Some(scale_out) = report.get("scale_out") {
+        if let Ok(r) = serde_json::from_value::<scale_out::ScaleOutPrint>(scale_out.clone()) {
+            scale_out::print(&r);
+        }
+        return;
+    }
     println!(
         "liverec bench --scale {} (day {}){}",
         report["scale"].as_str().unwrap_or(""),
