@@ -4,7 +4,7 @@
 //!
 //! - `LIVEREC_FAULT_SLEEP_MS_<POINT>=ms` pauses at `<POINT>` (`BEFORE_COMMIT`: a partition
 //!   fully staged, its commit not done; `PARTITION_WRITE`: an executor's file half written;
-//!   `JOB_START`: a job about to start), logging the pause first.
+//!   `JOB_START`: a job about to start; `FIT`: a model fit under way), logging the pause first.
 //! - `LIVEREC_FAULT_FAIL_ATTEMPTS=job:n[,job:n…]` fails the first `n` attempts of `job` (a
 //!   workflow passes each child its attempt number as `LIVEREC_ATTEMPT`).
 

@@ -604,3 +604,40 @@ fn a_champion_for_another_label_or_with_missing_features_is_not_compared() {
         "{note}"
     );
 }
+
+#[test]
+fn a_timeout_ends_a_fit_under_way_and_publishes_nothing() {
+    let (input, output) = fresh_output("timeout");
+    // The fit lasts 10 minutes unless the deadline ends the process first.
+    let mut args = train_args(&input, &output, "gbdt", &["trees=20"]);
+    args.extend(["--timeout".into(), "15".into()]);
+    let mut run = Watched::spawn(
+        liverec()
+            .args(&args)
+            .env("LIVEREC_FAULT_SLEEP_MS_FIT", "600000"),
+    );
+    run.wait_for_line("fault point fit", std::time::Duration::from_secs(120));
+    assert!(
+        run.ends_within(std::time::Duration::from_secs(120)),
+        "the run waited for the fitting thread past its deadline"
+    );
+    let (status, err) = run.finish();
+    assert!(!status.success());
+    assert!(err.contains("exceeded its timeout of 15 s"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(latest(&output, "gbdt"), None);
+    let dir = output.join("models/gbdt");
+    let versions = std::fs::read_dir(&dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| e.file_name() != "_staging")
+                .count()
+        })
+        .unwrap_or(0);
+    assert_eq!(
+        versions,
+        0,
+        "a version directory was left in {}",
+        dir.display()
+    );
+}

@@ -1,6 +1,7 @@
 //! Fitting a ranking model on a frame in memory: LR (linfa) on standardized numeric and
-//! one-hot categorical inputs, GBDT (forust-ml), or GBDT+LR (the trees' leaves as the LR's
-//! inputs), into an artifact `liverec score` and serving evaluate from `model.json` alone.
+//! one-hot categorical inputs, GBDT (forust-ml), or GBDT+LR (the trees' leaves as the inputs
+//! of a sparse LR, `sparse_lr`), into an artifact that `liverec score` and serving evaluate
+//! from `model.json` alone.
 
 use std::collections::BTreeMap;
 
@@ -15,6 +16,7 @@ use super::data::Frame;
 use super::gbdt::{FittedGbdt, GbdtParams};
 use super::lr::FittedLr;
 use super::prep::{self, Column};
+use super::sparse_lr::{BinaryRows, SparseLr};
 
 /// What to fit.
 #[derive(Clone, Debug)]
@@ -35,7 +37,8 @@ pub fn bytes_per_row(s: &FitSpec) -> u64 {
     let frame = (n + c) * 8 + 48;
     let lr = (n + 64 * c) * 8;
     let trees = (n + c) * 20 + 64;
-    let leaves = (s.gbdt.trees * s.gbdt.max_leaves) as u64 * 8;
+    // One active leaf per tree, as a u32 column index (the design is sparse).
+    let leaves = s.gbdt.trees as u64 * 4 + 8;
     frame
         + match s.model {
             ModelType::Lr => lr,
@@ -48,6 +51,7 @@ pub fn bytes_per_row(s: &FitSpec) -> u64 {
 pub struct Fitted {
     pub artifact: ModelArtifact,
     lr: Option<FittedLr>,
+    leaf_lr: Option<SparseLr>,
     gbdt: Option<FittedGbdt>,
     lr_columns: Vec<Column>,
     /// (name, value) for the report: importances or coefficients, largest first.
@@ -90,8 +94,8 @@ impl Fitted {
             ModelType::GbdtLr => {
                 let data = prep::tree_input(frame, &a.vocabularies);
                 let g = self.gbdt.as_ref().expect("gbdt fitted");
-                let x = leaf_design(&g.leaves(&data, rows, cols), &leaf_columns(a));
-                let lr = self.lr.as_ref().expect("lr fitted");
+                let x = leaf_rows(g, &data, rows, cols, &leaf_columns(a));
+                let lr = self.leaf_lr.as_ref().expect("leaf lr fitted");
                 lr.predict(&x).into_iter().map(adjust).collect()
             }
         }
@@ -117,16 +121,34 @@ fn leaf_columns(a: &ModelArtifact) -> Vec<BTreeMap<usize, usize>> {
         .collect()
 }
 
-fn leaf_design(leaves: &[Vec<usize>], columns: &[BTreeMap<usize, usize>]) -> ndarray::Array2<f64> {
-    let rows = leaves.first().map_or(0, Vec::len);
+/// The leaf inputs of each row (column-major `data`): the column of the leaf it reaches in
+/// every tree. Computed in blocks of rows, so the trees' leaf ids (8 bytes per row and tree)
+/// never exist for all rows at once: on medium data they alone were 2 × 220 MB.
+fn leaf_rows(
+    g: &FittedGbdt,
+    data: &[f64],
+    rows: usize,
+    cols: usize,
+    columns: &[BTreeMap<usize, usize>],
+) -> BinaryRows {
+    const BLOCK: usize = 32_768;
     let width = columns.iter().map(BTreeMap::len).sum();
-    // Column-major, like `prep::lr_design` (linfa's gradient runs over columns).
-    let mut x = ndarray::Array2::<f64>::zeros(ndarray::ShapeBuilder::f((rows, width)));
-    for (t, per_row) in leaves.iter().enumerate() {
-        for (i, leaf) in per_row.iter().enumerate() {
-            if let Some(c) = columns[t].get(leaf) {
-                x[[i, *c]] = 1.0;
-            }
+    let mut x = BinaryRows::with_capacity(width, rows, rows * columns.len());
+    let mut block = Vec::with_capacity(BLOCK.min(rows) * cols);
+    for start in (0..rows).step_by(BLOCK) {
+        let n = BLOCK.min(rows - start);
+        block.clear();
+        for c in 0..cols {
+            block.extend_from_slice(&data[c * rows + start..c * rows + start + n]);
+        }
+        let leaves = g.leaves(&block, n, cols);
+        for i in 0..n {
+            x.push_row(
+                leaves
+                    .iter()
+                    .zip(columns)
+                    .filter_map(|(per_row, map)| map.get(&per_row[i]).copied()),
+            );
         }
     }
     x
@@ -208,6 +230,7 @@ pub fn fit(s: &FitSpec, train: &Frame, defs: Vec<FeatureDef>, logit_offset: f64)
             Ok(Fitted {
                 artifact,
                 lr: Some(lr),
+                leaf_lr: None,
                 gbdt: None,
                 lr_columns: columns,
                 weights,
@@ -223,13 +246,13 @@ pub fn fit(s: &FitSpec, train: &Frame, defs: Vec<FeatureDef>, logit_offset: f64)
             let mut weights: Vec<(String, f64)> =
                 names.iter().cloned().zip(g.importance(cols)).collect();
             weights.sort_by(|a, b| b.1.total_cmp(&a.1));
-            let mut lr = None;
+            let mut leaf_lr = None;
             if s.model == ModelType::GbdtLr {
                 let columns = leaf_columns(&artifact);
-                let x = leaf_design(&g.leaves(&data, rows, cols), &columns);
-                tracing::info!(leaf_columns = x.ncols(), rows, "fitting LR on tree leaves");
-                let fitted = FittedLr::fit(x, &train.label, s.l2, s.lr_max_iter)?;
-                let (intercept, w) = fitted.coefficients();
+                let x = leaf_rows(&g, &data, rows, cols, &columns);
+                tracing::info!(leaf_columns = x.width(), rows, "fitting LR on tree leaves");
+                let fitted = SparseLr::fit(&x, &train.label, s.l2, s.lr_max_iter)?;
+                let (intercept, w) = (fitted.intercept, &fitted.weights);
                 let mut terms = Vec::with_capacity(w.len());
                 for (t, map) in columns.iter().enumerate() {
                     for (node, c) in map {
@@ -242,13 +265,14 @@ pub fn fit(s: &FitSpec, train: &Frame, defs: Vec<FeatureDef>, logit_offset: f64)
                 }
                 artifact.linear = Some(Linear { intercept, terms });
                 artifact.scoring = "walk every tree to its leaf (see ensemble); p = sigmoid(intercept + sum of the weights of the reached (tree, leaf) terms + logit_offset); the trees' own leaf values are not used".into();
-                lr = Some(fitted);
+                leaf_lr = Some(fitted);
             } else {
                 artifact.scoring = "walk every tree to its leaf; p = sigmoid(base_score + sum of leaf values + logit_offset)".into();
             }
             Ok(Fitted {
                 artifact,
-                lr,
+                lr: None,
+                leaf_lr,
                 gbdt: Some(g),
                 lr_columns: Vec::new(),
                 weights,

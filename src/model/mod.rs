@@ -1,6 +1,7 @@
 //! Ranking models as a library: LR (linfa), GBDT (forust-ml) and GBDT+LR fitted on frames in
 //! memory, offline metrics, the versioned artifact that `liverec score` — and the serving
-//! team — evaluate from `model.json` alone, and its publication. What to train and when to
+//! team — evaluate from `model.json` alone (and `model.xgb.json`, the trees in XGBoost's
+//! format), and its publication. What to train and when to
 //! publish is the `train` job's business (`builtin::train`).
 
 pub mod artifact;
@@ -14,6 +15,8 @@ pub mod prep;
 pub mod publish;
 pub mod report;
 pub mod score;
+pub mod sparse_lr;
+pub mod xgboost;
 
 use serde::{Deserialize, Serialize};
 

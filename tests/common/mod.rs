@@ -437,6 +437,19 @@ impl Watched {
         });
     }
 
+    /// Whether the process ended by itself within `limit` (polled; killed if not).
+    pub fn ends_within(&mut self, limit: std::time::Duration) -> bool {
+        let start = std::time::Instant::now();
+        while start.elapsed() < limit {
+            if self.child.try_wait().unwrap().is_some() {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        false
+    }
+
     /// Waits for the process to end: its status and whole stderr.
     pub fn finish(mut self) -> (std::process::ExitStatus, String) {
         let status = self.child.wait().unwrap();

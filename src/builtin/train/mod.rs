@@ -153,6 +153,8 @@ pub async fn run(req: &RunRequest, params: &Params) -> Result<RunReport> {
         let (spec, frames, version) = (spec.clone(), frames.clone(), version.clone());
         let defs = fit::feature_defs(features, &frames.types);
         move || {
+            // Test hook: a fit that takes as long as asked, to show a deadline ends it.
+            crate::fault::pause_blocking("fit");
             let mut fitted = fit::fit(&spec, &frames.train, defs, logit_offset)?;
             fitted.artifact.version = version;
             Ok::<_, anyhow::Error>(fitted)

@@ -1,5 +1,6 @@
-//! The documents of a new model version folder — model.json, metrics.json, report.html,
-//! validation predictions and the manifest — committed whole.
+//! The documents of a new model version folder — model.json, model.xgb.json (models with
+//! trees), metrics.json, report.html, validation predictions and the manifest — committed
+//! whole.
 
 use std::collections::BTreeMap;
 
@@ -12,8 +13,8 @@ use crate::doc::training_set::TrainingSetManifest;
 use crate::layout;
 use crate::model::artifact::ModelType;
 use crate::model::fit::{self, FitSpec, Fitted};
-use crate::model::publish;
 use crate::model::report::{self, ReportInput};
+use crate::model::{publish, xgboost};
 use crate::params::{self, Params};
 use crate::storage::{Location, Storage};
 use crate::version::LIVEREC_VERSION;
@@ -46,21 +47,19 @@ pub(super) async fn commit(v: Version<'_>) -> Result<Location> {
     let predictions =
         fit::predictions_parquet(&v.frames.validation, &v.evaluation.validation_predictions)?;
     let manifest = manifest(&v).await?;
-    publish::commit_version(
-        v.model_dir,
-        v.version,
-        &[
-            (
-                layout::MODEL,
-                serde_json::to_vec_pretty(&v.fitted.artifact)?,
-            ),
-            (layout::METRICS, serde_json::to_vec_pretty(&metrics)?),
-            (layout::REPORT, html.into_bytes()),
-            (layout::VALIDATION_PREDICTIONS, predictions),
-        ],
-        manifest,
-    )
-    .await
+    let mut files = vec![
+        (
+            layout::MODEL,
+            serde_json::to_vec_pretty(&v.fitted.artifact)?,
+        ),
+        (layout::METRICS, serde_json::to_vec_pretty(&metrics)?),
+        (layout::REPORT, html.into_bytes()),
+        (layout::VALIDATION_PREDICTIONS, predictions),
+    ];
+    if let Some(trees) = xgboost::export(&v.fitted.artifact)? {
+        files.push((xgboost::XGBOOST_MODEL, serde_json::to_vec(&trees)?));
+    }
+    publish::commit_version(v.model_dir, v.version, &files, manifest).await
 }
 
 fn metrics(v: &Version<'_>) -> ModelMetrics {
