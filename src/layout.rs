@@ -25,9 +25,9 @@ pub const TRAINING_SETS: &str = "training_sets";
 pub const MODELS: &str = "models";
 pub const RUNS: &str = "runs";
 
-/// Files of a training set's folder and of a model version folder.
-pub const MANIFEST: &str = "manifest.json";
-pub const MODEL: &str = "model.json";
+/// Files of a training set's folder and of a model version folder (the model's names are
+/// the artifact crate's, which serving reads).
+pub use liverec_artifact::{MANIFEST, MODEL};
 pub const METRICS: &str = "metrics.json";
 pub const REPORT: &str = "report.html";
 pub const VALIDATION_PREDICTIONS: &str = "validation_predictions.parquet";

@@ -5,7 +5,6 @@
 //! one atomic, conditional write, only when the gate passes.
 
 use anyhow::{Context, Result, bail};
-use sha2::{Digest, Sha256};
 
 use super::artifact::ModelArtifact;
 use crate::storage::{Conditional, Location, Storage};
@@ -13,9 +12,7 @@ use crate::storage::{Conditional, Location, Storage};
 pub use crate::doc::model::ModelManifest;
 pub use crate::layout::{LATEST, MANIFEST, METRICS, MODEL};
 
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
+pub use liverec_artifact::{check_checksum, sha256_hex};
 
 /// Writes a version folder `models/<model>/<version>/` whole, never over an existing one.
 /// Local disk: files and manifest into `models/<model>/_staging/<version>`, then one rename.
@@ -141,13 +138,7 @@ pub async fn load_verified(version_dir: &Storage) -> Result<(ModelArtifact, Mode
     let mut model_bytes = None;
     for (name, want) in &manifest.files {
         let data = version_dir.read(name).await?;
-        let got = sha256_hex(&data);
-        if &got != want {
-            bail!(
-                "checksum error: {} has sha256 {got}, the manifest says {want}; the artifact is corrupted or was modified",
-                version_dir.at(name).loc
-            );
-        }
+        check_checksum(&version_dir.at(name).loc.to_string(), &data, want)?;
         if name == MODEL {
             model_bytes = Some(data);
         }

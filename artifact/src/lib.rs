@@ -1,0 +1,595 @@
+//! `model.json`: the contract with serving. Everything needed to score a row is in it —
+//! the ordered features, their preprocessing, the trees and/or linear weights — and the
+//! scoring functions here read nothing else (they are what `liverec score` runs).
+//! docs/artifacts.md describes the format for implementers in other languages.
+//!
+//! This crate depends on serde and sha2 only, so a Rust serving process can load a model
+//! version folder ([`load_verified_dir`]), verify its checksums and score rows
+//! ([`Scorer`]) without liverec's engine.
+
+mod verify;
+
+pub use verify::{
+    MANIFEST, MODEL, ManifestChecksums, check_checksum, load_verified_dir, sha256_hex,
+};
+
+use std::collections::HashMap;
+
+use anyhow::{Result, bail};
+use serde::{Deserialize, Serialize};
+
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelType {
+    Lr,
+    Gbdt,
+    GbdtLr,
+}
+
+impl ModelType {
+    pub fn parse(text: &str) -> Result<Self> {
+        Ok(match text {
+            "lr" => Self::Lr,
+            "gbdt" => Self::Gbdt,
+            "gbdt_lr" => Self::GbdtLr,
+            other => bail!("unknown model `{other}` (lr, gbdt, gbdt_lr)"),
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Lr => "lr",
+            Self::Gbdt => "gbdt",
+            Self::GbdtLr => "gbdt_lr",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeatureKind {
+    Numeric,
+    Categorical,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FeatureDef {
+    pub name: String,
+    pub kind: FeatureKind,
+    /// Arrow type in the training samples (any numeric type is read as float64, any
+    /// string encoding as UTF-8).
+    pub source_type: String,
+}
+
+/// LR preprocessing of a numeric feature: `z = (slog1p(x) - mean) / std`, where
+/// `slog1p(x) = sign(x) * ln(1 + |x|)`; a missing value gives `z = 0`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NumericTransform {
+    pub feature: String,
+    pub transform: String,
+    pub mean: f64,
+    pub std: f64,
+}
+
+/// Values of a categorical feature seen at least `min_count` times in training, sorted.
+/// Anything else — an unseen or rare value, or a missing one — is out of vocabulary:
+/// index `oov_index` (= `values.len()`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Vocabulary {
+    pub feature: String,
+    pub values: Vec<String>,
+    pub oov_index: usize,
+    pub min_count: u64,
+}
+
+impl Vocabulary {
+    pub fn index(&self, value: Option<&str>) -> usize {
+        value
+            .and_then(|v| {
+                self.values
+                    .binary_search_by(|probe| probe.as_str().cmp(v))
+                    .ok()
+            })
+            .unwrap_or(self.oov_index)
+    }
+}
+
+/// One node of a tree. Internal nodes send a row to `missing` when the feature value is
+/// missing, else to `left` when `value < threshold`, else to `right`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Node {
+    pub id: usize,
+    pub leaf: bool,
+    /// Leaf: the value added to the log-odds (already multiplied by the learning rate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    /// Internal: index into `features`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feature: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub left: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub right: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missing: Option<usize>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Tree {
+    pub nodes: Vec<Node>,
+}
+
+/// Tree input: one value per feature in `features` order — a numeric feature's raw value,
+/// a categorical feature's vocabulary index (out of vocabulary: `oov_index`); missing
+/// values (null) are NaN and follow each node's `missing` branch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Ensemble {
+    pub base_score: f64,
+    pub trees: Vec<Tree>,
+}
+
+/// One input column of the linear model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Term {
+    /// The standardized numeric feature (see `numeric_transforms`).
+    Numeric { feature: String, weight: f64 },
+    /// 1 when the categorical feature has this in-vocabulary value.
+    Category {
+        feature: String,
+        value: String,
+        weight: f64,
+    },
+    /// 1 when the categorical feature is out of vocabulary (unseen, rare or missing).
+    OutOfVocabulary { feature: String, weight: f64 },
+    /// 1 when the row ends in this leaf (node id) of this tree (GBDT+LR).
+    Leaf {
+        tree: usize,
+        node: usize,
+        weight: f64,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Linear {
+    pub intercept: f64,
+    pub terms: Vec<Term>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelArtifact {
+    pub format_version: u32,
+    pub model_type: ModelType,
+    pub version: String,
+    /// Ordered inputs; names are the columns of the samples tables.
+    pub features: Vec<FeatureDef>,
+    /// LR only: one per numeric feature, in feature order.
+    #[serde(default)]
+    pub numeric_transforms: Vec<NumericTransform>,
+    /// One per categorical feature, in feature order.
+    pub vocabularies: Vec<Vocabulary>,
+    /// GBDT and GBDT+LR.
+    #[serde(default)]
+    pub ensemble: Option<Ensemble>,
+    /// LR and GBDT+LR (for GBDT+LR its terms are tree leaves only).
+    #[serde(default)]
+    pub linear: Option<Linear>,
+    /// Added to the log-odds before the sigmoid: `ln(negative sampling rate)` when the
+    /// model was trained on downsampled negatives, which recalibrates
+    /// `q = p / (p + (1 - p) / w)`; 0 otherwise.
+    pub logit_offset: f64,
+    /// How to score, in words.
+    pub scoring: String,
+}
+
+/// One row's inputs, by feature position: numeric values (NaN = missing) and categorical
+/// values (None = missing).
+pub struct RowValues<'a> {
+    pub numeric: &'a [f64],
+    pub categorical: &'a [Option<&'a str>],
+}
+
+/// A model loaded for scoring, with lookups built once.
+pub struct Scorer {
+    pub artifact: ModelArtifact,
+    /// Position of each feature within its kind's block.
+    slots: Vec<(FeatureKind, usize)>,
+    numeric_weights: Vec<f64>,
+    category_weights: Vec<HashMap<String, f64>>,
+    oov_weights: Vec<f64>,
+    leaf_weights: Vec<HashMap<usize, f64>>,
+}
+
+impl Scorer {
+    pub fn new(artifact: ModelArtifact) -> Result<Self> {
+        if artifact.format_version != FORMAT_VERSION {
+            bail!(
+                "model format_version {} is not supported (this liverec reads {FORMAT_VERSION})",
+                artifact.format_version
+            );
+        }
+        let mut slots = Vec::new();
+        let (mut n_num, mut n_cat) = (0usize, 0usize);
+        for f in &artifact.features {
+            match f.kind {
+                FeatureKind::Numeric => {
+                    slots.push((f.kind, n_num));
+                    n_num += 1;
+                }
+                FeatureKind::Categorical => {
+                    slots.push((f.kind, n_cat));
+                    n_cat += 1;
+                }
+            }
+        }
+        if artifact.vocabularies.len() != n_cat {
+            bail!(
+                "model.json: {n_cat} categorical features but {} vocabularies",
+                artifact.vocabularies.len()
+            );
+        }
+        let position = |name: &str| artifact.features.iter().position(|f| f.name == name);
+        let mut numeric_weights = vec![0.0; n_num];
+        let mut category_weights = vec![HashMap::new(); n_cat];
+        let mut oov_weights = vec![0.0; n_cat];
+        let n_trees = artifact.ensemble.as_ref().map_or(0, |e| e.trees.len());
+        let mut leaf_weights = vec![HashMap::new(); n_trees];
+        if let Some(linear) = &artifact.linear {
+            if artifact.model_type == ModelType::Lr && artifact.numeric_transforms.len() != n_num {
+                bail!(
+                    "model.json: {n_num} numeric features but {} transforms",
+                    artifact.numeric_transforms.len()
+                );
+            }
+            for term in &linear.terms {
+                let slot = |feature: &str| -> Result<usize> {
+                    let i = position(feature).ok_or_else(|| {
+                        anyhow::anyhow!("model.json: term names unknown feature `{feature}`")
+                    })?;
+                    Ok(slots[i].1)
+                };
+                match term {
+                    Term::Numeric { feature, weight } => numeric_weights[slot(feature)?] = *weight,
+                    Term::Category {
+                        feature,
+                        value,
+                        weight,
+                    } => {
+                        category_weights[slot(feature)?].insert(value.clone(), *weight);
+                    }
+                    Term::OutOfVocabulary { feature, weight } => {
+                        oov_weights[slot(feature)?] = *weight
+                    }
+                    Term::Leaf { tree, node, weight } => {
+                        let Some(map) = leaf_weights.get_mut(*tree) else {
+                            bail!("model.json: leaf term names tree {tree} of {n_trees}");
+                        };
+                        map.insert(*node, *weight);
+                    }
+                }
+            }
+        }
+        for (t, tree) in artifact
+            .ensemble
+            .iter()
+            .flat_map(|e| e.trees.iter())
+            .enumerate()
+        {
+            for (i, node) in tree.nodes.iter().enumerate() {
+                let bad = |what: &str| anyhow::anyhow!("model.json: tree {t} node {i}: {what}");
+                if node.id != i {
+                    return Err(bad("id differs from its position"));
+                }
+                if node.leaf {
+                    node.value.ok_or_else(|| bad("leaf without value"))?;
+                } else {
+                    let f = node.feature.ok_or_else(|| bad("no feature"))?;
+                    if f >= artifact.features.len() {
+                        return Err(bad("feature out of range"));
+                    }
+                    node.threshold.ok_or_else(|| bad("no threshold"))?;
+                    for child in [node.left, node.right, node.missing] {
+                        match child {
+                            Some(c) if c > i && c < tree.nodes.len() => {}
+                            _ => return Err(bad("child missing or not after its parent")),
+                        }
+                    }
+                }
+            }
+        }
+        Ok(Self {
+            artifact,
+            slots,
+            numeric_weights,
+            category_weights,
+            oov_weights,
+            leaf_weights,
+        })
+    }
+
+    /// The tree input vector of a row (see `Ensemble`).
+    fn tree_input(&self, row: &RowValues) -> Vec<f64> {
+        self.slots
+            .iter()
+            .map(|&(kind, j)| match kind {
+                FeatureKind::Numeric => row.numeric[j],
+                FeatureKind::Categorical => match row.categorical[j] {
+                    None => f64::NAN,
+                    v => self.artifact.vocabularies[j].index(v) as f64,
+                },
+            })
+            .collect()
+    }
+
+    /// The leaf node id each tree sends the row to.
+    fn leaves(&self, x: &[f64]) -> Vec<usize> {
+        let trees = self
+            .artifact
+            .ensemble
+            .as_ref()
+            .map_or(&[][..], |e| &e.trees);
+        trees
+            .iter()
+            .map(|tree| {
+                let mut i = 0;
+                loop {
+                    let node = &tree.nodes[i];
+                    if node.leaf {
+                        return i;
+                    }
+                    let v = x[node.feature.unwrap_or(0)];
+                    // Validated in `new`: internal nodes have all three children.
+                    i = if v.is_nan() {
+                        node.missing.unwrap_or(0)
+                    } else if v < node.threshold.unwrap_or(0.0) {
+                        node.left.unwrap_or(0)
+                    } else {
+                        node.right.unwrap_or(0)
+                    };
+                }
+            })
+            .collect()
+    }
+
+    /// The row's log-odds before `logit_offset`.
+    pub fn raw(&self, row: &RowValues) -> f64 {
+        let a = &self.artifact;
+        match a.model_type {
+            ModelType::Gbdt => {
+                let ensemble = a.ensemble.as_ref().expect("validated");
+                let x = self.tree_input(row);
+                let mut z = ensemble.base_score;
+                for (tree, leaf) in ensemble.trees.iter().zip(self.leaves(&x)) {
+                    z += tree.nodes[leaf].value.unwrap_or(0.0);
+                }
+                z
+            }
+            ModelType::GbdtLr => {
+                let x = self.tree_input(row);
+                let mut z = a.linear.as_ref().map_or(0.0, |l| l.intercept);
+                for (t, leaf) in self.leaves(&x).into_iter().enumerate() {
+                    z += self.leaf_weights[t].get(&leaf).copied().unwrap_or(0.0);
+                }
+                z
+            }
+            ModelType::Lr => {
+                let mut z = a.linear.as_ref().map_or(0.0, |l| l.intercept);
+                for (j, t) in a.numeric_transforms.iter().enumerate() {
+                    z += self.numeric_weights[j] * standardize(row.numeric[j], t.mean, t.std);
+                }
+                for (j, vocab) in a.vocabularies.iter().enumerate() {
+                    let value = row.categorical[j];
+                    z += if vocab.index(value) == vocab.oov_index {
+                        self.oov_weights[j]
+                    } else {
+                        self.category_weights[j]
+                            .get(value.unwrap_or_default())
+                            .copied()
+                            .unwrap_or(0.0)
+                    };
+                }
+                z
+            }
+        }
+    }
+
+    /// The calibrated probability.
+    pub fn probability(&self, row: &RowValues) -> f64 {
+        sigmoid(self.raw(row) + self.artifact.logit_offset)
+    }
+
+    pub fn numeric_features(&self) -> impl Iterator<Item = &FeatureDef> {
+        self.artifact
+            .features
+            .iter()
+            .filter(|f| f.kind == FeatureKind::Numeric)
+    }
+
+    pub fn categorical_features(&self) -> impl Iterator<Item = &FeatureDef> {
+        self.artifact
+            .features
+            .iter()
+            .filter(|f| f.kind == FeatureKind::Categorical)
+    }
+}
+
+pub fn slog1p(x: f64) -> f64 {
+    x.signum() * x.abs().ln_1p()
+}
+
+/// LR input of a numeric value; missing (NaN) maps to the mean, i.e. 0.
+pub fn standardize(x: f64, mean: f64, std: f64) -> f64 {
+    if x.is_nan() {
+        0.0
+    } else {
+        (slog1p(x) - mean) / std
+    }
+}
+
+pub fn sigmoid(z: f64) -> f64 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feature(name: &str, kind: FeatureKind) -> FeatureDef {
+        FeatureDef {
+            name: name.into(),
+            kind,
+            source_type: String::new(),
+        }
+    }
+
+    fn leaf(id: usize, value: f64) -> Node {
+        Node {
+            id,
+            leaf: true,
+            value: Some(value),
+            feature: None,
+            threshold: None,
+            left: None,
+            right: None,
+            missing: None,
+        }
+    }
+
+    fn base(model_type: ModelType) -> ModelArtifact {
+        ModelArtifact {
+            format_version: FORMAT_VERSION,
+            model_type,
+            version: "v".into(),
+            features: vec![
+                feature("x", FeatureKind::Numeric),
+                feature("city", FeatureKind::Categorical),
+            ],
+            numeric_transforms: Vec::new(),
+            vocabularies: vec![Vocabulary {
+                feature: "city".into(),
+                values: vec!["a".into(), "b".into()],
+                oov_index: 2,
+                min_count: 1,
+            }],
+            ensemble: None,
+            linear: None,
+            logit_offset: 0.0,
+            scoring: String::new(),
+        }
+    }
+
+    /// Root splits x < 10 (missing goes right); the left child splits city index < 1.
+    fn tree() -> Tree {
+        Tree {
+            nodes: vec![
+                Node {
+                    id: 0,
+                    leaf: false,
+                    value: None,
+                    feature: Some(0),
+                    threshold: Some(10.0),
+                    left: Some(1),
+                    right: Some(2),
+                    missing: Some(2),
+                },
+                Node {
+                    id: 1,
+                    leaf: false,
+                    value: None,
+                    feature: Some(1),
+                    threshold: Some(1.0),
+                    left: Some(3),
+                    right: Some(4),
+                    missing: Some(3),
+                },
+                leaf(2, 0.5),
+                leaf(3, -1.0),
+                leaf(4, 2.0),
+            ],
+        }
+    }
+
+    fn raw(s: &Scorer, x: f64, city: Option<&str>) -> f64 {
+        s.raw(&RowValues {
+            numeric: &[x],
+            categorical: &[city],
+        })
+    }
+
+    #[test]
+    fn trees_route_by_threshold_missing_and_vocabulary() {
+        let mut a = base(ModelType::Gbdt);
+        a.ensemble = Some(Ensemble {
+            base_score: 0.25,
+            trees: vec![tree()],
+        });
+        let s = Scorer::new(a).unwrap();
+        assert_eq!(raw(&s, 12.0, Some("a")), 0.75); // x >= 10: right
+        assert_eq!(raw(&s, f64::NAN, Some("a")), 0.75); // missing x: right
+        assert_eq!(raw(&s, 3.0, Some("a")), -0.75); // city a = index 0 < 1
+        assert_eq!(raw(&s, 3.0, Some("b")), 2.25); // index 1
+        assert_eq!(raw(&s, 3.0, Some("zzz")), 2.25); // OOV = index 2
+        assert_eq!(raw(&s, 3.0, None), -0.75); // missing city: missing branch
+    }
+
+    #[test]
+    fn linear_terms_cover_numeric_category_and_oov() {
+        let mut a = base(ModelType::Lr);
+        a.numeric_transforms = vec![NumericTransform {
+            feature: "x".into(),
+            transform: "slog1p".into(),
+            mean: 1.0,
+            std: 2.0,
+        }];
+        a.linear = Some(Linear {
+            intercept: 0.1,
+            terms: vec![
+                Term::Numeric {
+                    feature: "x".into(),
+                    weight: 4.0,
+                },
+                Term::Category {
+                    feature: "city".into(),
+                    value: "b".into(),
+                    weight: 0.5,
+                },
+                Term::OutOfVocabulary {
+                    feature: "city".into(),
+                    weight: -0.3,
+                },
+            ],
+        });
+        a.logit_offset = -0.1;
+        let s = Scorer::new(a).unwrap();
+        let x = std::f64::consts::E - 1.0; // slog1p(x) = 1 = mean
+        assert!((raw(&s, x, Some("a")) - 0.1).abs() < 1e-12); // city a has weight 0
+        assert!((raw(&s, x, Some("b")) - 0.6).abs() < 1e-12);
+        assert!((raw(&s, f64::NAN, None) - (0.1 - 0.3)).abs() < 1e-12);
+        assert!((raw(&s, 0.0, Some("new")) - (0.1 - 2.0 - 0.3)).abs() < 1e-12);
+        let p = s.probability(&RowValues {
+            numeric: &[x],
+            categorical: &[Some("b")],
+        });
+        assert!((p - sigmoid(0.5)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn malformed_artifacts_are_refused() {
+        let mut a = base(ModelType::Gbdt);
+        let mut t = tree();
+        t.nodes[1].left = Some(0); // a cycle back to the root
+        a.ensemble = Some(Ensemble {
+            base_score: 0.0,
+            trees: vec![t],
+        });
+        let err = Scorer::new(a).err().unwrap().to_string();
+        assert!(err.contains("tree 0 node 1"), "{err}");
+        let mut b = base(ModelType::Gbdt);
+        b.format_version = 99;
+        assert!(Scorer::new(b).is_err());
+    }
+}
