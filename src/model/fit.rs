@@ -1,6 +1,6 @@
-//! Fitting a ranking model on a frame in memory: LR (linfa) on standardized numeric and
+//! Fitting a ranking model on a frame in memory: LR (`logistic`) on standardized numeric and
 //! one-hot categorical inputs, GBDT (forust-ml), or GBDT+LR (the trees' leaves as the inputs
-//! of a sparse LR, `sparse_lr`), into an artifact that `liverec score` and serving evaluate
+//! of the same LR), into an artifact that `liverec score` and serving evaluate
 //! from `model.json` alone.
 
 use std::collections::BTreeMap;
@@ -13,10 +13,10 @@ use super::artifact::{
     Term, sigmoid,
 };
 use super::data::Frame;
+use super::design::Design;
 use super::gbdt::{FittedGbdt, GbdtParams};
-use super::lr::FittedLr;
+use super::logistic::Logistic;
 use super::prep::{self, Column};
-use super::sparse_lr::{BinaryRows, SparseLr};
 
 /// What to fit.
 #[derive(Clone, Debug)]
@@ -35,7 +35,9 @@ pub fn bytes_per_row(s: &FitSpec) -> u64 {
     let n = s.features.numeric.len() as u64;
     let c = s.features.categorical.len() as u64;
     let frame = (n + c) * 8 + 48;
-    let lr = (n + 64 * c) * 8;
+    // Standardized numeric inputs, one active column per categorical feature, row offset,
+    // and the solver's margins and signs.
+    let lr = n * 8 + c * 4 + 8 + 16;
     let trees = (n + c) * 20 + 64;
     // One active leaf per tree, as a u32 column index (the design is sparse).
     let leaves = s.gbdt.trees as u64 * 4 + 8;
@@ -50,38 +52,25 @@ pub fn bytes_per_row(s: &FitSpec) -> u64 {
 /// What the fitted model says about a frame, via the library that trained it.
 pub struct Fitted {
     pub artifact: ModelArtifact,
-    lr: Option<FittedLr>,
-    leaf_lr: Option<SparseLr>,
+    /// The LR of an LR model, or the LR on the leaves of GBDT+LR.
+    lr: Option<Logistic>,
     gbdt: Option<FittedGbdt>,
-    lr_columns: Vec<Column>,
     /// (name, value) for the report: importances or coefficients, largest first.
     pub weights: Vec<(String, f64)>,
 }
 
 impl Fitted {
-    /// Calibrated probabilities (training code path: linfa / forust predictions).
+    /// Calibrated probabilities (training code path: the solver's and forust's predictions).
     pub fn predict(&self, frame: &Frame) -> Vec<f64> {
         let a = &self.artifact;
         let rows = frame.rows();
         let cols = a.features.len();
         let offset = a.logit_offset;
-        let adjust = |p: f64| {
-            if offset == 0.0 {
-                p
-            } else {
-                sigmoid((p / (1.0 - p)).ln() + offset)
-            }
-        };
+        let lr = || self.lr.as_ref().expect("lr fitted");
         match a.model_type {
             ModelType::Lr => {
-                let x = prep::lr_design(
-                    frame,
-                    &a.numeric_transforms,
-                    &a.vocabularies,
-                    &self.lr_columns,
-                );
-                let lr = self.lr.as_ref().expect("lr fitted");
-                lr.predict(&x).into_iter().map(adjust).collect()
+                let x = prep::lr_rows(frame, &a.numeric_transforms, &a.vocabularies);
+                lr().predict(&x, offset)
             }
             ModelType::Gbdt => {
                 let data = prep::tree_input(frame, &a.vocabularies);
@@ -95,8 +84,7 @@ impl Fitted {
                 let data = prep::tree_input(frame, &a.vocabularies);
                 let g = self.gbdt.as_ref().expect("gbdt fitted");
                 let x = leaf_rows(g, &data, rows, cols, &leaf_columns(a));
-                let lr = self.leaf_lr.as_ref().expect("leaf lr fitted");
-                lr.predict(&x).into_iter().map(adjust).collect()
+                lr().predict(&x, offset)
             }
         }
     }
@@ -130,10 +118,10 @@ fn leaf_rows(
     rows: usize,
     cols: usize,
     columns: &[BTreeMap<usize, usize>],
-) -> BinaryRows {
+) -> Design {
     const BLOCK: usize = 32_768;
     let width = columns.iter().map(BTreeMap::len).sum();
-    let mut x = BinaryRows::with_capacity(width, rows, rows * columns.len());
+    let mut x = Design::with_capacity(0, width, rows, rows * columns.len());
     let mut block = Vec::with_capacity(BLOCK.min(rows) * cols);
     for start in (0..rows).step_by(BLOCK) {
         let n = BLOCK.min(rows - start);
@@ -144,6 +132,7 @@ fn leaf_rows(
         let leaves = g.leaves(&block, n, cols);
         for i in 0..n {
             x.push_row(
+                &[],
                 leaves
                     .iter()
                     .zip(columns)
@@ -196,17 +185,18 @@ pub fn fit(s: &FitSpec, train: &Frame, defs: Vec<FeatureDef>, logit_offset: f64)
         ModelType::Lr => {
             artifact.numeric_transforms = prep::numeric_transforms(train, &s.features);
             let columns = prep::lr_columns(&artifact.numeric_transforms, &artifact.vocabularies);
-            let x = prep::lr_design(
-                train,
-                &artifact.numeric_transforms,
-                &artifact.vocabularies,
-                &columns,
+            let x = prep::lr_rows(train, &artifact.numeric_transforms, &artifact.vocabularies);
+            let started = std::time::Instant::now();
+            let lr = Logistic::fit(&x, &train.label, s.l2, s.lr_max_iter)?;
+            let seconds = started.elapsed().as_secs_f64();
+            tracing::info!(
+                seconds,
+                "LR fitted (the solver alone; bench/lr_sklearn.py's peer)"
             );
-            let lr = FittedLr::fit(x, &train.label, s.l2, s.lr_max_iter)?;
-            let (intercept, w) = lr.coefficients();
+            let (intercept, w) = (lr.intercept, &lr.weights);
             let terms: Vec<Term> = columns
                 .iter()
-                .zip(&w)
+                .zip(w)
                 .map(|(c, &weight)| match c {
                     Column::Numeric(j) => Term::Numeric {
                         feature: s.features.numeric[*j].clone(),
@@ -230,9 +220,7 @@ pub fn fit(s: &FitSpec, train: &Frame, defs: Vec<FeatureDef>, logit_offset: f64)
             Ok(Fitted {
                 artifact,
                 lr: Some(lr),
-                leaf_lr: None,
                 gbdt: None,
-                lr_columns: columns,
                 weights,
             })
         }
@@ -246,12 +234,18 @@ pub fn fit(s: &FitSpec, train: &Frame, defs: Vec<FeatureDef>, logit_offset: f64)
             let mut weights: Vec<(String, f64)> =
                 names.iter().cloned().zip(g.importance(cols)).collect();
             weights.sort_by(|a, b| b.1.total_cmp(&a.1));
-            let mut leaf_lr = None;
+            let mut lr = None;
             if s.model == ModelType::GbdtLr {
                 let columns = leaf_columns(&artifact);
                 let x = leaf_rows(&g, &data, rows, cols, &columns);
                 tracing::info!(leaf_columns = x.width(), rows, "fitting LR on tree leaves");
-                let fitted = SparseLr::fit(&x, &train.label, s.l2, s.lr_max_iter)?;
+                let started = std::time::Instant::now();
+                let fitted = Logistic::fit(&x, &train.label, s.l2, s.lr_max_iter)?;
+                let seconds = started.elapsed().as_secs_f64();
+                tracing::info!(
+                    seconds,
+                    "LR on tree leaves fitted (bench/lr_sklearn.py's peer)"
+                );
                 let (intercept, w) = (fitted.intercept, &fitted.weights);
                 let mut terms = Vec::with_capacity(w.len());
                 for (t, map) in columns.iter().enumerate() {
@@ -265,16 +259,14 @@ pub fn fit(s: &FitSpec, train: &Frame, defs: Vec<FeatureDef>, logit_offset: f64)
                 }
                 artifact.linear = Some(Linear { intercept, terms });
                 artifact.scoring = "walk every tree to its leaf (see ensemble); p = sigmoid(intercept + sum of the weights of the reached (tree, leaf) terms + logit_offset); the trees' own leaf values are not used".into();
-                leaf_lr = Some(fitted);
+                lr = Some(fitted);
             } else {
                 artifact.scoring = "walk every tree to its leaf; p = sigmoid(base_score + sum of leaf values + logit_offset)".into();
             }
             Ok(Fitted {
                 artifact,
-                lr: None,
-                leaf_lr,
+                lr,
                 gbdt: Some(g),
-                lr_columns: Vec::new(),
                 weights,
             })
         }

@@ -1,4 +1,4 @@
-//! Ranking models as a library: LR (linfa), GBDT (forust-ml) and GBDT+LR fitted on frames in
+//! Ranking models as a library: LR (L-BFGS, `logistic`), GBDT (forust-ml) and GBDT+LR fitted on frames in
 //! memory, offline metrics, the versioned artifact that `liverec score` — and the serving
 //! team — evaluate from `model.json` alone (and `model.xgb.json`, the trees in XGBoost's
 //! format), and its publication. What to train and when to
@@ -7,15 +7,15 @@
 pub mod artifact;
 pub mod columns;
 pub mod data;
+pub mod design;
 pub mod fit;
 pub mod gbdt;
-pub mod lr;
+pub mod logistic;
 pub mod metrics;
 pub mod prep;
 pub mod publish;
 pub mod report;
 pub mod score;
-pub mod sparse_lr;
 pub mod xgboost;
 
 use serde::{Deserialize, Serialize};
