@@ -184,6 +184,28 @@ fn check_model(input: &Path, output: &Path, model: &str) -> serde_json::Value {
         );
     }
     match model {
+        "fm" => {
+            // LR's inputs and terms, plus one factor vector per term.
+            let terms = m["linear"]["terms"].as_array().unwrap();
+            let vectors = m["interactions"]["vectors"].as_array().unwrap();
+            assert_eq!(vectors.len(), terms.len());
+            let factors = m["interactions"]["factors"].as_u64().unwrap() as usize;
+            assert_eq!(factors, 8);
+            assert!(
+                vectors
+                    .iter()
+                    .all(|v| v.as_array().unwrap().len() == factors)
+            );
+            assert!(
+                vectors.iter().flat_map(|v| v.as_array().unwrap()).any(|x| x
+                    .as_f64()
+                    .unwrap()
+                    .abs()
+                    > 1e-3),
+                "the factors were trained"
+            );
+            assert!(!folder.join("model.xgb.json").exists());
+        }
         "lr" => {
             assert_eq!(m["numeric_transforms"].as_array().unwrap().len(), 33);
             assert!(
@@ -259,15 +281,15 @@ fn check_model(input: &Path, output: &Path, model: &str) -> serde_json::Value {
 }
 
 #[test]
-fn lr_gbdt_and_gbdt_lr_train_publish_and_score_from_the_artifact() {
+fn lr_gbdt_gbdt_lr_and_fm_train_publish_and_score_from_the_artifact() {
     let (input, output) = fresh_output("all");
     // Which model wins is a benchmark question (docs/benchmarks.md, medium scale); on this
     // small set each must simply be a real model, published and reproducible.
-    for model in ["lr", "gbdt", "gbdt_lr"] {
+    for model in ["lr", "gbdt", "gbdt_lr", "fm"] {
         check_model(&input, &output, model);
     }
     // Each model has its own LATEST.
-    for model in ["lr", "gbdt", "gbdt_lr"] {
+    for model in ["lr", "gbdt", "gbdt_lr", "fm"] {
         assert!(latest(&output, model).is_some(), "{model}");
     }
 }

@@ -72,7 +72,7 @@ fn a_full_run_then_a_no_op_rerun() {
         &std::fs::read(output.join(format!("runs/daily/dt={D}/summary.json"))).unwrap(),
     )
     .unwrap();
-    assert_eq!(summary["models"].as_array().unwrap().len(), 3);
+    assert_eq!(summary["models"].as_array().unwrap().len(), 4);
     assert!(summary["recall"].as_array().unwrap().len() >= 8);
     assert_eq!(summary["label_days"].as_array().unwrap().len(), 7);
     let html =

@@ -26,6 +26,8 @@ pub enum ModelType {
     Lr,
     Gbdt,
     GbdtLr,
+    /// Factorization machine: LR's inputs and terms plus a factor vector per term.
+    Fm,
 }
 
 impl ModelType {
@@ -34,7 +36,8 @@ impl ModelType {
             "lr" => Self::Lr,
             "gbdt" => Self::Gbdt,
             "gbdt_lr" => Self::GbdtLr,
-            other => bail!("unknown model `{other}` (lr, gbdt, gbdt_lr)"),
+            "fm" => Self::Fm,
+            other => bail!("unknown model `{other}` (lr, gbdt, gbdt_lr, fm)"),
         })
     }
 
@@ -43,6 +46,7 @@ impl ModelType {
             Self::Lr => "lr",
             Self::Gbdt => "gbdt",
             Self::GbdtLr => "gbdt_lr",
+            Self::Fm => "fm",
         }
     }
 }
@@ -160,6 +164,15 @@ pub struct Linear {
     pub terms: Vec<Term>,
 }
 
+/// FM's second-order part: `vectors[t]` (length `factors`) belongs to `linear.terms[t]`;
+/// the row's log-odds gain `Σ_{t<u} <v_t, v_u> x_t x_u`
+/// `= 0.5 Σ_f [(Σ_t v_tf x_t)² − Σ_t v_tf² x_t²]` over the term inputs `x_t`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Interactions {
+    pub factors: usize,
+    pub vectors: Vec<Vec<f64>>,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelArtifact {
     pub format_version: u32,
@@ -167,7 +180,7 @@ pub struct ModelArtifact {
     pub version: String,
     /// Ordered inputs; names are the columns of the samples tables.
     pub features: Vec<FeatureDef>,
-    /// LR only: one per numeric feature, in feature order.
+    /// LR and FM: one per numeric feature, in feature order.
     #[serde(default)]
     pub numeric_transforms: Vec<NumericTransform>,
     /// One per categorical feature, in feature order.
@@ -175,9 +188,12 @@ pub struct ModelArtifact {
     /// GBDT and GBDT+LR.
     #[serde(default)]
     pub ensemble: Option<Ensemble>,
-    /// LR and GBDT+LR (for GBDT+LR its terms are tree leaves only).
+    /// LR, FM and GBDT+LR (for GBDT+LR its terms are tree leaves only).
     #[serde(default)]
     pub linear: Option<Linear>,
+    /// FM only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interactions: Option<Interactions>,
     /// Added to the log-odds before the sigmoid: `ln(negative sampling rate)` when the
     /// model was trained on downsampled negatives, which recalibrates
     /// `q = p / (p + (1 - p) / w)`; 0 otherwise.
@@ -202,6 +218,10 @@ pub struct Scorer {
     category_weights: Vec<HashMap<String, f64>>,
     oov_weights: Vec<f64>,
     leaf_weights: Vec<HashMap<usize, f64>>,
+    /// FM: the factor vectors of the same terms (empty vectors for other models).
+    numeric_vectors: Vec<Vec<f64>>,
+    category_vectors: Vec<HashMap<String, Vec<f64>>>,
+    oov_vectors: Vec<Vec<f64>>,
 }
 
 impl Scorer {
@@ -238,14 +258,34 @@ impl Scorer {
         let mut oov_weights = vec![0.0; n_cat];
         let n_trees = artifact.ensemble.as_ref().map_or(0, |e| e.trees.len());
         let mut leaf_weights = vec![HashMap::new(); n_trees];
+        let factors = match (&artifact.interactions, artifact.model_type) {
+            (Some(i), ModelType::Fm) => i.factors,
+            (None, ModelType::Fm) => bail!("model.json: an fm model without interactions"),
+            (Some(_), other) => bail!("model.json: a {} model with interactions", other.name()),
+            (None, _) => 0,
+        };
+        let mut numeric_vectors = vec![vec![0.0; factors]; n_num];
+        let mut category_vectors = vec![HashMap::new(); n_cat];
+        let mut oov_vectors = vec![vec![0.0; factors]; n_cat];
+        let linear_inputs = matches!(artifact.model_type, ModelType::Lr | ModelType::Fm);
+        if linear_inputs && artifact.numeric_transforms.len() != n_num {
+            bail!(
+                "model.json: {n_num} numeric features but {} transforms",
+                artifact.numeric_transforms.len()
+            );
+        }
         if let Some(linear) = &artifact.linear {
-            if artifact.model_type == ModelType::Lr && artifact.numeric_transforms.len() != n_num {
+            let vectors = artifact.interactions.as_ref().map(|i| &i.vectors);
+            if let Some(v) = vectors
+                && (v.len() != linear.terms.len() || v.iter().any(|v| v.len() != factors))
+            {
                 bail!(
-                    "model.json: {n_num} numeric features but {} transforms",
-                    artifact.numeric_transforms.len()
+                    "model.json: interactions need one vector of {factors} factors per term ({} terms)",
+                    linear.terms.len()
                 );
             }
-            for term in &linear.terms {
+            for (t, term) in linear.terms.iter().enumerate() {
+                let vector = || vectors.map_or_else(Vec::new, |v| v[t].clone());
                 let slot = |feature: &str| -> Result<usize> {
                     let i = position(feature).ok_or_else(|| {
                         anyhow::anyhow!("model.json: term names unknown feature `{feature}`")
@@ -253,16 +293,30 @@ impl Scorer {
                     Ok(slots[i].1)
                 };
                 match term {
-                    Term::Numeric { feature, weight } => numeric_weights[slot(feature)?] = *weight,
+                    Term::Numeric { feature, weight } => {
+                        let j = slot(feature)?;
+                        numeric_weights[j] = *weight;
+                        if factors > 0 {
+                            numeric_vectors[j] = vector();
+                        }
+                    }
                     Term::Category {
                         feature,
                         value,
                         weight,
                     } => {
-                        category_weights[slot(feature)?].insert(value.clone(), *weight);
+                        let j = slot(feature)?;
+                        category_weights[j].insert(value.clone(), *weight);
+                        if factors > 0 {
+                            category_vectors[j].insert(value.clone(), vector());
+                        }
                     }
                     Term::OutOfVocabulary { feature, weight } => {
-                        oov_weights[slot(feature)?] = *weight
+                        let j = slot(feature)?;
+                        oov_weights[j] = *weight;
+                        if factors > 0 {
+                            oov_vectors[j] = vector();
+                        }
                     }
                     Term::Leaf { tree, node, weight } => {
                         let Some(map) = leaf_weights.get_mut(*tree) else {
@@ -308,6 +362,9 @@ impl Scorer {
             category_weights,
             oov_weights,
             leaf_weights,
+            numeric_vectors,
+            category_vectors,
+            oov_vectors,
         })
     }
 
@@ -376,23 +433,44 @@ impl Scorer {
                 }
                 z
             }
-            ModelType::Lr => {
+            ModelType::Lr | ModelType::Fm => {
+                // The term inputs x_t with their weights (and FM vectors): one per numeric
+                // feature, and the one matching category (or OOV) per categorical feature.
+                let factors = a.interactions.as_ref().map_or(0, |i| i.factors);
                 let mut z = a.linear.as_ref().map_or(0.0, |l| l.intercept);
+                let (mut sum, mut squares) = (vec![0.0; factors], vec![0.0; factors]);
+                let mut add = |x: f64, weight: f64, vector: &[f64]| {
+                    z += weight * x;
+                    for ((s, q), v) in sum.iter_mut().zip(squares.iter_mut()).zip(vector) {
+                        *s += v * x;
+                        *q += (v * x) * (v * x);
+                    }
+                };
                 for (j, t) in a.numeric_transforms.iter().enumerate() {
-                    z += self.numeric_weights[j] * standardize(row.numeric[j], t.mean, t.std);
+                    let x = standardize(row.numeric[j], t.mean, t.std);
+                    add(x, self.numeric_weights[j], &self.numeric_vectors[j]);
                 }
                 for (j, vocab) in a.vocabularies.iter().enumerate() {
                     let value = row.categorical[j];
-                    z += if vocab.index(value) == vocab.oov_index {
-                        self.oov_weights[j]
+                    if vocab.index(value) == vocab.oov_index {
+                        add(1.0, self.oov_weights[j], &self.oov_vectors[j]);
                     } else {
-                        self.category_weights[j]
-                            .get(value.unwrap_or_default())
-                            .copied()
-                            .unwrap_or(0.0)
-                    };
+                        let value = value.unwrap_or_default();
+                        let weight = self.category_weights[j].get(value).copied();
+                        let vector = self.category_vectors[j].get(value);
+                        add(
+                            1.0,
+                            weight.unwrap_or(0.0),
+                            vector.map_or(&[][..], Vec::as_slice),
+                        );
+                    }
                 }
-                z
+                z + 0.5
+                    * sum
+                        .iter()
+                        .zip(&squares)
+                        .map(|(s, q)| s * s - q)
+                        .sum::<f64>()
             }
         }
     }
@@ -477,6 +555,7 @@ mod tests {
             }],
             ensemble: None,
             linear: None,
+            interactions: None,
             logit_offset: 0.0,
             scoring: String::new(),
         }
@@ -591,5 +670,68 @@ mod tests {
         let mut b = base(ModelType::Gbdt);
         b.format_version = 99;
         assert!(Scorer::new(b).is_err());
+    }
+
+    #[test]
+    fn fm_adds_the_pairwise_products_of_its_term_vectors() {
+        let mut a = base(ModelType::Fm);
+        a.numeric_transforms = vec![NumericTransform {
+            feature: "x".into(),
+            transform: "slog1p".into(),
+            mean: 0.5,
+            std: 2.0,
+        }];
+        let term = |kind: &str, value: &str, weight: f64| match kind {
+            "numeric" => Term::Numeric {
+                feature: "x".into(),
+                weight,
+            },
+            "oov" => Term::OutOfVocabulary {
+                feature: "city".into(),
+                weight,
+            },
+            _ => Term::Category {
+                feature: "city".into(),
+                value: value.into(),
+                weight,
+            },
+        };
+        a.linear = Some(Linear {
+            intercept: -0.2,
+            terms: vec![
+                term("numeric", "", 0.7),
+                term("category", "a", 0.1),
+                term("category", "b", -0.4),
+                term("oov", "", 0.3),
+            ],
+        });
+        let vectors = vec![
+            vec![0.5, -1.0, 0.25],
+            vec![1.5, 0.5, -0.5],
+            vec![-0.3, 0.2, 0.9],
+            vec![0.0, 2.0, 1.0],
+        ];
+        a.interactions = Some(Interactions {
+            factors: 3,
+            vectors: vectors.clone(),
+        });
+        let s = Scorer::new(a.clone()).unwrap();
+        let dot = |u: &[f64], v: &[f64]| u.iter().zip(v).map(|(a, b)| a * b).sum::<f64>();
+        // Two active terms per row: x's and the city's, so one pair.
+        for (x, city, t, w) in [
+            (3.0, Some("a"), 1, 0.1),
+            (3.0, Some("b"), 2, -0.4),
+            (-1.0, Some("zzz"), 3, 0.3),
+            (f64::NAN, None, 3, 0.3),
+        ] {
+            let xs = standardize(x, 0.5, 2.0);
+            let want = -0.2 + 0.7 * xs + w + dot(&vectors[0], &vectors[t]) * xs;
+            let got = raw(&s, x, city);
+            assert!((got - want).abs() < 1e-12, "{x} {city:?}: {got} vs {want}");
+        }
+        // Vectors that do not match the terms are refused by name.
+        a.interactions.as_mut().unwrap().vectors.pop();
+        let err = Scorer::new(a).err().unwrap().to_string();
+        assert!(err.contains("one vector of 3 factors per term"), "{err}");
     }
 }

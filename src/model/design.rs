@@ -62,6 +62,13 @@ impl Design {
         &self.active[self.offsets[i]..self.offsets[i + 1]]
     }
 
+    /// Row `i` as (column, value) pairs: its real inputs, then its active 0/1 inputs.
+    pub fn inputs(&self, i: usize, out: &mut Vec<(usize, f64)>) {
+        out.clear();
+        out.extend(self.dense_row(i).iter().copied().enumerate());
+        out.extend(self.active_row(i).iter().map(|c| (*c as usize, 1.0)));
+    }
+
     fn margin(&self, i: usize, weights: &[f64], intercept: f64) -> f64 {
         let dense: f64 = self
             .dense_row(i)

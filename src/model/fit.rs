@@ -9,11 +9,12 @@ use anyhow::{Result, bail};
 
 use super::FeatureList;
 use super::artifact::{
-    FORMAT_VERSION, FeatureDef, FeatureKind, Linear, ModelArtifact, ModelType, RowValues, Scorer,
-    Term, sigmoid,
+    FORMAT_VERSION, FeatureDef, FeatureKind, Interactions, Linear, ModelArtifact, ModelType,
+    RowValues, Scorer, Term, sigmoid,
 };
 use super::data::Frame;
 use super::design::Design;
+use super::fm::{Fm, FmParams};
 use super::gbdt::{FittedGbdt, GbdtParams};
 use super::logistic::Logistic;
 use super::prep::{self, Column};
@@ -28,6 +29,7 @@ pub struct FitSpec {
     pub l2: f64,
     pub lr_max_iter: u64,
     pub gbdt: GbdtParams,
+    pub fm: FmParams,
 }
 
 /// Estimated bytes of memory per training row, for the row cap.
@@ -44,6 +46,8 @@ pub fn bytes_per_row(s: &FitSpec) -> u64 {
     frame
         + match s.model {
             ModelType::Lr => lr,
+            // LR's rows plus the order of rows shuffled each epoch.
+            ModelType::Fm => lr + 8,
             ModelType::Gbdt => trees,
             ModelType::GbdtLr => trees + leaves,
         }
@@ -54,6 +58,7 @@ pub struct Fitted {
     pub artifact: ModelArtifact,
     /// The LR of an LR model, or the LR on the leaves of GBDT+LR.
     lr: Option<Logistic>,
+    fm: Option<Fm>,
     gbdt: Option<FittedGbdt>,
     /// (name, value) for the report: importances or coefficients, largest first.
     pub weights: Vec<(String, f64)>,
@@ -71,6 +76,11 @@ impl Fitted {
             ModelType::Lr => {
                 let x = prep::lr_rows(frame, &a.numeric_transforms, &a.vocabularies);
                 lr().predict(&x, offset)
+            }
+            ModelType::Fm => {
+                let x = prep::lr_rows(frame, &a.numeric_transforms, &a.vocabularies);
+                let fm = self.fm.as_ref().expect("fm fitted");
+                fm.predict(&x, offset)
             }
             ModelType::Gbdt => {
                 let data = prep::tree_input(frame, &a.vocabularies);
@@ -176,50 +186,56 @@ pub fn fit(s: &FitSpec, train: &Frame, defs: Vec<FeatureDef>, logit_offset: f64)
         vocabularies,
         ensemble: None,
         linear: None,
+        interactions: None,
         logit_offset,
         scoring: String::new(),
     };
     let names: Vec<String> = artifact.features.iter().map(|f| f.name.clone()).collect();
     let rows = train.rows();
     match s.model {
-        ModelType::Lr => {
+        ModelType::Lr | ModelType::Fm => {
             artifact.numeric_transforms = prep::numeric_transforms(train, &s.features);
             let columns = prep::lr_columns(&artifact.numeric_transforms, &artifact.vocabularies);
             let x = prep::lr_rows(train, &artifact.numeric_transforms, &artifact.vocabularies);
             let started = std::time::Instant::now();
-            let lr = Logistic::fit(&x, &train.label, s.l2, s.lr_max_iter)?;
+            let (lr, fm) = if s.model == ModelType::Fm {
+                (None, Some(Fm::fit(&x, &train.label, &s.fm)?))
+            } else {
+                let lr = Logistic::fit(&x, &train.label, s.l2, s.lr_max_iter)?;
+                (Some(lr), None)
+            };
             let seconds = started.elapsed().as_secs_f64();
+            let model = s.model.name();
             tracing::info!(
                 seconds,
-                "LR fitted (the solver alone; bench/lr_sklearn.py's peer)"
+                model,
+                "fitted (the solver alone; bench/lr_sklearn.py's peer for LR)"
             );
-            let (intercept, w) = (lr.intercept, &lr.weights);
+            let (intercept, w) = match (&lr, &fm) {
+                (Some(lr), _) => (lr.intercept, &lr.weights),
+                (_, Some(fm)) => (fm.intercept, &fm.weights),
+                _ => unreachable!("one of them was fitted"),
+            };
             let terms: Vec<Term> = columns
                 .iter()
                 .zip(w)
-                .map(|(c, &weight)| match c {
-                    Column::Numeric(j) => Term::Numeric {
-                        feature: s.features.numeric[*j].clone(),
-                        weight,
-                    },
-                    Column::Category(j, k) => Term::Category {
-                        feature: s.features.categorical[*j].clone(),
-                        value: artifact.vocabularies[*j].values[*k].clone(),
-                        weight,
-                    },
-                    Column::Oov(j) => Term::OutOfVocabulary {
-                        feature: s.features.categorical[*j].clone(),
-                        weight,
-                    },
-                })
+                .map(|(c, &weight)| linear_term(c, weight, s, &artifact))
                 .collect();
             let mut weights: Vec<(String, f64)> = terms.iter().map(term_label).collect();
             weights.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
             artifact.linear = Some(Linear { intercept, terms });
             artifact.scoring = "p = sigmoid(intercept + sum of term weights * term inputs + logit_offset); numeric term input = (slog1p(x) - mean) / std (0 when missing), category / out_of_vocabulary term input = 1 when it matches".into();
+            if let Some(fm) = &fm {
+                artifact.interactions = Some(Interactions {
+                    factors: fm.factors,
+                    vectors: (0..columns.len()).map(|c| fm.vector(c).to_vec()).collect(),
+                });
+                artifact.scoring = "as LR, plus 0.5 * sum over factors f of ((sum_t v_tf x_t)^2 - sum_t v_tf^2 x_t^2) inside the sigmoid, where v_t is interactions.vectors[t] of linear.terms[t] and x_t that term's input".into();
+            }
             Ok(Fitted {
                 artifact,
-                lr: Some(lr),
+                lr,
+                fm,
                 gbdt: None,
                 weights,
             })
@@ -266,10 +282,30 @@ pub fn fit(s: &FitSpec, train: &Frame, defs: Vec<FeatureDef>, logit_offset: f64)
             Ok(Fitted {
                 artifact,
                 lr,
+                fm: None,
                 gbdt: Some(g),
                 weights,
             })
         }
+    }
+}
+
+/// The artifact term of an LR / FM input column with its weight.
+fn linear_term(c: &Column, weight: f64, s: &FitSpec, artifact: &ModelArtifact) -> Term {
+    match c {
+        Column::Numeric(j) => Term::Numeric {
+            feature: s.features.numeric[*j].clone(),
+            weight,
+        },
+        Column::Category(j, k) => Term::Category {
+            feature: s.features.categorical[*j].clone(),
+            value: artifact.vocabularies[*j].values[*k].clone(),
+            weight,
+        },
+        Column::Oov(j) => Term::OutOfVocabulary {
+            feature: s.features.categorical[*j].clone(),
+            weight,
+        },
     }
 }
 

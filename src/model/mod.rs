@@ -1,4 +1,4 @@
-//! Ranking models as a library: LR (L-BFGS, `logistic`), GBDT (forust-ml) and GBDT+LR fitted on frames in
+//! Ranking models as a library: LR (L-BFGS, `logistic`), FM (`fm`), GBDT (forust-ml) and GBDT+LR fitted on frames in
 //! memory, offline metrics, the versioned artifact that `liverec score` — and the serving
 //! team — evaluate from `model.json` alone (and `model.xgb.json`, the trees in XGBoost's
 //! format), and its publication. What to train and when to
@@ -9,6 +9,7 @@ pub mod columns;
 pub mod data;
 pub mod design;
 pub mod fit;
+pub mod fm;
 pub mod gbdt;
 pub mod logistic;
 pub mod metrics;

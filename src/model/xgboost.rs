@@ -141,13 +141,13 @@ struct XgbNode {
     default_left: bool,
 }
 
-/// `model.xgb.json` for a GBDT or GBDT+LR model; None for models without trees (LR).
+/// `model.xgb.json` for a GBDT or GBDT+LR model; None for models without trees (LR, FM).
 pub fn export(a: &ModelArtifact) -> Result<Option<XgbModel>> {
     let Some(ensemble) = &a.ensemble else {
         return Ok(None);
     };
     let (constant, leaf_values) = match a.model_type {
-        ModelType::Lr => return Ok(None),
+        ModelType::Lr | ModelType::Fm => return Ok(None),
         ModelType::Gbdt => (ensemble.base_score, None),
         ModelType::GbdtLr => {
             let Some(linear) = &a.linear else {
@@ -470,6 +470,7 @@ mod tests {
                 trees,
             }),
             linear,
+            interactions: None,
             logit_offset: -1.25,
             scoring: String::new(),
         }

@@ -22,6 +22,7 @@ use crate::model::FeatureList;
 use crate::model::artifact::{ModelType, Scorer};
 use crate::model::data::{self, Frame, ReadSpec};
 use crate::model::fit::{self, FitSpec, Fitted};
+use crate::model::fm::FmParams;
 use crate::model::gbdt::GbdtParams;
 use crate::model::metrics::{self, Curves};
 use crate::model::publish;
@@ -50,6 +51,10 @@ struct Settings {
     gbdt_lr_trees: usize,
     gbdt_lr_max_leaves: usize,
     gbdt_lr_max_depth: usize,
+    fm_factors: usize,
+    fm_learning_rate: f64,
+    fm_l2: f64,
+    fm_epochs: usize,
     max_train_rows: u64,
     train_seed: i64,
     min_auc: f64,
@@ -83,6 +88,13 @@ impl Settings {
                 subsample: self.subsample,
                 min_child_weight: self.min_child_weight,
                 nbins: self.nbins,
+                seed: self.train_seed as u64,
+            },
+            fm: FmParams {
+                factors: self.fm_factors,
+                learning_rate: self.fm_learning_rate,
+                l2: self.fm_l2,
+                epochs: self.fm_epochs,
                 seed: self.train_seed as u64,
             },
         })

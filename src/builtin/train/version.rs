@@ -145,6 +145,9 @@ fn report_html(v: &Version<'_>) -> Result<String> {
         gate: v.gate.reason.clone(),
         weights_heading: match v.spec.model {
             ModelType::Lr => "Coefficients (standardized inputs), by |weight|".into(),
+            ModelType::Fm => {
+                "Linear weights (standardized inputs; the pairwise factor vectors are in model.json), by |weight|".into()
+            }
             _ => "Feature importance (share of total split gain)".into(),
         },
         weights: v.fitted.weights.iter().take(40).cloned().collect(),
