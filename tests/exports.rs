@@ -1,8 +1,9 @@
-//! Standard model formats, loaded by the real runtimes: a GBDT and a GBDT+LR trained through
-//! the real binary publish `model.xgb.json`, listed in the manifest with its sha256; xgboost
-//! (from PyPI, in the test venv) loads it and, given the tree input vector built from
-//! model.json and the rows independently of liverec, predicts what `liverec score` scores —
-//! on the validation rows and on copies with unseen categories and missing values.
+//! Standard model formats, loaded by the real runtimes: LR, GBDT, GBDT+LR and FM trained
+//! through the real binary publish `model.onnx` (and the tree models `model.xgb.json`),
+//! listed in the manifest with their sha256; onnxruntime and xgboost (from PyPI, in the test
+//! venv) load them and, given inputs built from model.json and the rows independently of
+//! liverec, predict what `liverec score` scores — on the validation rows and on copies with
+//! unseen categories and missing values.
 
 mod common;
 
@@ -20,13 +21,13 @@ fn python() -> String {
 
 fn parity(args: &[&str]) -> String {
     let out = std::process::Command::new(python())
-        .arg("tests/python/xgboost_parity.py")
+        .arg("tests/python/export_parity.py")
         .args(args)
         .output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e} (use scripts/test)", python()));
     assert!(
         out.status.success(),
-        "xgboost_parity.py {args:?}: {}",
+        "export_parity.py {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
@@ -40,7 +41,7 @@ fn published(output: &Path, model: &str) -> PathBuf {
 }
 
 #[test]
-fn xgboost_loads_the_trees_and_predicts_what_liverec_scores() {
+fn onnxruntime_and_xgboost_load_the_exports_and_predict_what_liverec_scores() {
     let dir = tempfile::tempdir().unwrap();
     let (input, output) = (dir.path().join("input"), dir.path().join("output"));
     generate(&input, 12, 3000, 200, 5);
@@ -56,22 +57,37 @@ fn xgboost_loads_the_trees_and_predicts_what_liverec_scores() {
         run_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
     };
     run(&["run", "training_set", "--set", "label_days=3"]);
+    run(&["run", "train", "--model", "lr"]);
     run(&["run", "train", "--model", "gbdt", "--set", "trees=60"]);
     run(&["run", "train_gbdt_lr"]);
+    run(&["run", "train_fm"]);
 
-    // Rows the model has never seen: unseen and missing categories, missing numbers.
+    // Rows the models have never seen: unseen and missing categories, missing numbers.
     let rows = dir.path().join("rows");
     let samples = output.join("samples").join(format!("dt={V}"));
-    for model in ["gbdt", "gbdt_lr"] {
+    let validation = read_dir(&samples)
+        .iter()
+        .map(|b| b.num_rows())
+        .sum::<usize>();
+    for model in ["lr", "gbdt", "gbdt_lr", "fm"] {
         let folder = published(&output, model);
         let manifest: serde_json::Value =
             serde_json::from_slice(&std::fs::read(folder.join("manifest.json")).unwrap()).unwrap();
-        let bytes = std::fs::read(folder.join("model.xgb.json")).unwrap();
-        assert_eq!(
-            manifest["files"]["model.xgb.json"].as_str(),
-            Some(hex::encode(Sha256::digest(&bytes)).as_str()),
-            "{model}: model.xgb.json listed with its sha256"
-        );
+        let has_trees = model.starts_with("gbdt");
+        let exports: &[&str] = if has_trees {
+            &["model.onnx", "model.xgb.json"]
+        } else {
+            &["model.onnx"]
+        };
+        for file in exports {
+            let bytes = std::fs::read(folder.join(file)).unwrap();
+            assert_eq!(
+                manifest["files"][file].as_str(),
+                Some(hex::encode(Sha256::digest(&bytes)).as_str()),
+                "{model}: {file} listed with its sha256"
+            );
+        }
+        assert_eq!(folder.join("model.xgb.json").exists(), has_trees, "{model}");
         if !rows.exists() {
             parity(&["prepare", &s(&samples), &s(&folder), &s(&rows)]);
         }
@@ -85,28 +101,27 @@ fn xgboost_loads_the_trees_and_predicts_what_liverec_scores() {
             "--output",
             &s(&scored),
         ]);
-        let report = parity(&["compare", &s(&folder), &s(&rows), &s(&scored)]);
-        eprintln!("{model}: {}", report.trim());
-        let field = |name: &str| -> f64 {
-            report
-                .split_whitespace()
-                .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
-                .unwrap_or_else(|| panic!("no {name} in {report:?}"))
-                .parse()
-                .unwrap()
+        let runtimes: &[&str] = if has_trees {
+            &["compare-onnx", "compare"]
+        } else {
+            &["compare-onnx"]
         };
-        let validation = read_dir(&samples)
-            .iter()
-            .map(|b| b.num_rows())
-            .sum::<usize>();
-        assert_eq!(field("rows") as usize, 3 * validation, "{model}: {report}");
-        assert!(
-            field("max_abs_diff") <= 1e-5,
-            "{model}: xgboost differs from liverec: {report}"
-        );
+        for command in runtimes {
+            let report = parity(&[command, &s(&folder), &s(&rows), &s(&scored)]);
+            eprintln!("{model} {command}: {}", report.trim());
+            let field = |name: &str| -> f64 {
+                report
+                    .split_whitespace()
+                    .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+                    .unwrap_or_else(|| panic!("no {name} in {report:?}"))
+                    .parse()
+                    .unwrap()
+            };
+            assert_eq!(field("rows") as usize, 3 * validation, "{model}: {report}");
+            assert!(
+                field("max_abs_diff") <= 1e-5,
+                "{model} {command}: the runtime differs from liverec: {report}"
+            );
+        }
     }
-
-    // LR has no trees: no XGBoost form is written.
-    run(&["run", "train", "--model", "lr"]);
-    assert!(!published(&output, "lr").join("model.xgb.json").exists());
 }

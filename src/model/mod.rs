@@ -13,6 +13,7 @@ pub mod fm;
 pub mod gbdt;
 pub mod logistic;
 pub mod metrics;
+pub mod onnx;
 pub mod prep;
 pub mod publish;
 pub mod report;

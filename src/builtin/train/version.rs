@@ -1,5 +1,5 @@
-//! The documents of a new model version folder — model.json, model.xgb.json (models with
-//! trees), metrics.json, report.html, validation predictions and the manifest — committed
+//! The documents of a new model version folder — model.json, model.onnx, model.xgb.json
+//! (models with trees), metrics.json, report.html, validation predictions and the manifest — committed
 //! whole.
 
 use std::collections::BTreeMap;
@@ -14,7 +14,7 @@ use crate::layout;
 use crate::model::artifact::ModelType;
 use crate::model::fit::{self, FitSpec, Fitted};
 use crate::model::report::{self, ReportInput};
-use crate::model::{publish, xgboost};
+use crate::model::{onnx, publish, xgboost};
 use crate::params::{self, Params};
 use crate::storage::{Location, Storage};
 use crate::version::LIVEREC_VERSION;
@@ -56,6 +56,7 @@ pub(super) async fn commit(v: Version<'_>) -> Result<Location> {
         (layout::REPORT, html.into_bytes()),
         (layout::VALIDATION_PREDICTIONS, predictions),
     ];
+    files.push((onnx::ONNX_MODEL, onnx::export(&v.fitted.artifact)?));
     if let Some(trees) = xgboost::export(&v.fitted.artifact)? {
         files.push((xgboost::XGBOOST_MODEL, serde_json::to_vec(&trees)?));
     }

@@ -1,4 +1,5 @@
-"""XGBoost parity for liverec's model.xgb.json, used by tests/exports.rs.
+"""Parity of liverec's model exports (model.xgb.json, model.onnx) with the real runtimes,
+used by tests/exports.rs.
 
   prepare SAMPLES_DIR MODEL_DIR OUT_DIR
       writes OUT_DIR/part-0.parquet: the samples, plus a copy with every categorical value
@@ -8,6 +9,9 @@
       loads model.xgb.json with xgboost, builds the documented tree input vector from
       model.json and the input rows independently of liverec, predicts, and prints
       "rows=N max_abs_diff=D" against liverec's scores of the same rows.
+  compare-onnx MODEL_DIR INPUT_DIR SCORED_FILE
+      the same with model.onnx and onnxruntime: one input per feature, [N, 1], double for
+      numeric (NaN = missing), string for categorical (empty = missing).
 """
 import bisect
 import json
@@ -92,7 +96,10 @@ def compare(model_dir, input_dir, scored_file):
     names = [f["name"] for f in feats]
     matrix = xgboost.DMatrix(x, missing=math.nan, feature_names=names,
                              feature_types=booster.feature_types)
-    predicted = booster.predict(matrix)
+    report(table, booster.predict(matrix), scored_file)
+
+
+def report(table, predicted, scored_file):
     scored = pq.read_table(scored_file)
     liverec = {
         (u, a): p for u, a, p in zip(scored["user_id"].to_pylist(),
@@ -106,6 +113,24 @@ def compare(model_dir, input_dir, scored_file):
     print("rows=%d max_abs_diff=%.3e" % (len(diffs), max(diffs)))
 
 
+def compare_onnx(model_dir, input_dir, scored_file):
+    import onnxruntime
+    feats, _ = features(model_dir)
+    table = read_dir(input_dir)
+    session = onnxruntime.InferenceSession(str(pathlib.Path(model_dir) / "model.onnx"),
+                                           providers=["CPUExecutionProvider"])
+    inputs = {}
+    for f in feats:
+        values = table[f["name"]].to_pylist()
+        if f["kind"] == "numeric":
+            column = np.array([math.nan if v is None else float(v) for v in values], np.float64)
+        else:
+            column = np.array(["" if v is None else v for v in values], dtype=object)
+        inputs[f["name"]] = column.reshape(-1, 1)
+    (predicted,) = session.run(["probability"], inputs)
+    report(table, predicted, scored_file)
+
+
 if __name__ == "__main__":
     command, *args = sys.argv[1:]
-    {"prepare": prepare, "compare": compare}[command](*args)
+    {"prepare": prepare, "compare": compare, "compare-onnx": compare_onnx}[command](*args)
