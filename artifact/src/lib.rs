@@ -122,6 +122,41 @@ pub struct Node {
     pub missing: Option<usize>,
 }
 
+/// An internal node's test, read from its optional fields.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Split {
+    pub feature: usize,
+    pub threshold: f64,
+    pub left: usize,
+    pub right: usize,
+    pub missing: usize,
+}
+
+impl Node {
+    /// The test of an internal node; an error naming the node when a field is absent.
+    pub fn split(&self) -> Result<Split> {
+        match (
+            self.feature,
+            self.threshold,
+            self.left,
+            self.right,
+            self.missing,
+        ) {
+            (Some(feature), Some(threshold), Some(left), Some(right), Some(missing)) => Ok(Split {
+                feature,
+                threshold,
+                left,
+                right,
+                missing,
+            }),
+            _ => bail!(
+                "model.json: internal node {} lacks a feature, threshold or child",
+                self.id
+            ),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Tree {
     pub nodes: Vec<Node>,

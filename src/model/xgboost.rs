@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, HashMap};
 use anyhow::{Result, bail};
 use serde::Serialize;
 
-use super::artifact::{FeatureKind, ModelArtifact, ModelType, Term, Tree};
+use super::artifact::{FeatureKind, ModelArtifact, ModelType, Split, Term, Tree};
 
 /// File name in the model version folder.
 pub const XGBOOST_MODEL: &str = "model.xgb.json";
@@ -275,15 +275,13 @@ fn convert_tree(
             out.push(leaf_node(parents[i], leaf_value(i, value)));
             continue;
         }
-        let (Some(feature), Some(threshold), Some(left), Some(right), Some(missing)) = (
-            node.feature,
-            node.threshold,
-            node.left,
-            node.right,
-            node.missing,
-        ) else {
-            bail!("model.json: internal node {i} lacks a feature, threshold or child");
-        };
+        let Split {
+            feature,
+            threshold,
+            left,
+            right,
+            missing,
+        } = node.split()?;
         if feature >= features {
             bail!("model.json: node {i} splits on feature {feature} of {features}");
         }

@@ -23,12 +23,12 @@ mod proto;
 
 use std::collections::HashMap;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use prost::Message;
 
 use self::graph::{Attr, Graph, ML, tensor_doubles};
 use self::proto::{ModelProto, OperatorSetIdProto, data_type};
-use super::artifact::{FeatureKind, ModelArtifact, ModelType, Term};
+use super::artifact::{FeatureKind, ModelArtifact, ModelType, Split, Term};
 
 /// File name in the model version folder.
 pub const ONNX_MODEL: &str = "model.onnx";
@@ -325,15 +325,13 @@ fn trees(g: &mut Graph, a: &ModelArtifact) -> Result<String> {
                 e.leaf(t, i, value);
                 continue;
             }
-            let (Some(f), Some(threshold), Some(left), Some(right), Some(missing)) = (
-                node.feature,
-                node.threshold,
-                node.left,
-                node.right,
-                node.missing,
-            ) else {
-                bail!("model.json: tree {t} node {i} lacks a feature, threshold or child");
-            };
+            let Split {
+                feature: f,
+                threshold,
+                left,
+                right,
+                missing,
+            } = node.split().with_context(|| format!("tree {t}"))?;
             if missing == left || missing == right {
                 e.split(t, i, f, threshold, left, right, missing == left);
             } else {
