@@ -16,6 +16,8 @@ pub mod metrics;
 pub mod onnx;
 pub mod prep;
 pub mod publish;
+#[cfg(test)]
+mod random_models;
 pub mod report;
 pub mod score;
 pub mod xgboost;

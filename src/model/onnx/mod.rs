@@ -435,3 +435,110 @@ impl Ensemble {
         ]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    use super::super::artifact::{RowValues, Scorer};
+    use super::super::random_models::model;
+    use super::proto::AttributeProto;
+    use super::*;
+
+    /// The TreeEnsembleRegressor of an exported model, walked as the ONNX-ML specification
+    /// defines it (BRANCH_LT: `x < value` takes the true branch; NaN takes the true branch
+    /// only when `nodes_missing_value_tracks_true`), summing the target weights.
+    fn ensemble_sum(bytes: &[u8], x: &[f64]) -> f64 {
+        let model = ModelProto::decode(bytes).unwrap();
+        let graph = model.graph.unwrap();
+        let node = graph
+            .node
+            .iter()
+            .find(|n| n.op_type == "TreeEnsembleRegressor")
+            .unwrap();
+        let attr = |name: &str| -> &AttributeProto {
+            node.attribute.iter().find(|a| a.name == name).unwrap()
+        };
+        let ints = |name: &str| attr(name).ints.clone();
+        let (trees, ids) = (ints("nodes_treeids"), ints("nodes_nodeids"));
+        let (features, yes, no) = (
+            ints("nodes_featureids"),
+            ints("nodes_truenodeids"),
+            ints("nodes_falsenodeids"),
+        );
+        let missing_yes = ints("nodes_missing_value_tracks_true");
+        let modes = &attr("nodes_modes").strings;
+        let values = &attr("nodes_values_as_tensor")
+            .t
+            .as_ref()
+            .unwrap()
+            .double_data;
+        let (target_trees, target_nodes) = (ints("target_treeids"), ints("target_nodeids"));
+        let weights = &attr("target_weights_as_tensor")
+            .t
+            .as_ref()
+            .unwrap()
+            .double_data;
+        let at = |t: i64, id: i64| {
+            (0..ids.len())
+                .find(|&k| trees[k] == t && ids[k] == id)
+                .unwrap()
+        };
+        let mut total = 0.0;
+        for t in 0..=*trees.iter().max().unwrap() {
+            let mut k = at(t, 0);
+            while modes[k] != b"LEAF" {
+                assert_eq!(modes[k], b"BRANCH_LT");
+                let v = x[features[k] as usize];
+                let go_yes = if v.is_nan() {
+                    missing_yes[k] == 1
+                } else {
+                    v < values[k]
+                };
+                k = at(t, if go_yes { yes[k] } else { no[k] });
+            }
+            let leaf = (0..target_trees.len())
+                .find(|&j| target_trees[j] == t && target_nodes[j] == ids[k])
+                .unwrap();
+            total += weights[leaf];
+        }
+        total
+    }
+
+    #[test]
+    fn the_tree_ensemble_decides_as_liverec_does_with_three_way_splits() {
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let cuts = [0.1, 0.5, 1.0 / 3.0, 2.0, 7.25, 1e-3, 1.5, 2.5];
+        for model_type in [ModelType::Gbdt, ModelType::GbdtLr] {
+            let artifact = model(&mut rng, model_type, &cuts);
+            let constant = match model_type {
+                ModelType::Gbdt => artifact.ensemble.as_ref().unwrap().base_score,
+                _ => artifact.linear.as_ref().unwrap().intercept,
+            };
+            let bytes = export(&artifact).unwrap();
+            let scorer = Scorer::new(artifact).unwrap();
+            let vocab = scorer.artifact.vocabularies[0].clone();
+            let value = |rng: &mut ChaCha8Rng| match rng.random_range(0..4) {
+                0 => f64::NAN,
+                1 => cuts[rng.random_range(0..cuts.len())],
+                _ => rng.random_range(-1.0..8.0),
+            };
+            for _ in 0..2000 {
+                let numeric = [value(&mut rng), value(&mut rng)];
+                let category = [Some("a"), Some("c"), Some("unseen"), None][rng.random_range(0..4)];
+                let raw = scorer.raw(&RowValues {
+                    numeric: &numeric,
+                    categorical: &[category],
+                });
+                let code = category.map_or(f64::NAN, |c| vocab.index(Some(c)) as f64);
+                let sum = ensemble_sum(&bytes, &[numeric[0], numeric[1], code]);
+                assert!(
+                    (constant + sum - raw).abs() < 1e-12,
+                    "{model_type:?}: {} vs {raw}",
+                    constant + sum
+                );
+            }
+        }
+    }
+}
