@@ -4,6 +4,7 @@
 //! format), and its publication. What to train and when to
 //! publish is the `train` job's business (`builtin::train`).
 
+pub mod als;
 pub mod artifact;
 pub mod columns;
 pub mod data;
