@@ -141,6 +141,8 @@ fn run_pipeline(input: &Path, output: &Path, cluster: Option<&str>) -> Vec<serde
         // Models: the cluster reads the samples, the client fits.
         ("train", vec!["--model", "lr"]),
         ("train", vec!["--model", "gbdt", "--set", "trees=30"]),
+        ("train", vec!["--model", "gbdt_lr", "--set", "gbdt_lr_trees=20"]),
+        ("train", vec!["--model", "fm"]),
     ] {
         let mut args = vec!["run", job, "--date", D, "--input", &i, "--output", &o];
         args.extend(extra);
@@ -216,7 +218,7 @@ fn jobs_on_the_cluster_match_embedded_row_for_row() {
     }
     // The same model from the same rows: model.json equal but for its version name, and
     // the same validation predictions.
-    for model in ["lr", "gbdt"] {
+    for model in ["lr", "gbdt", "gbdt_lr", "fm"] {
         let load = |root: &Path| -> (serde_json::Value, Vec<RecordBatch>) {
             let dir = root.join("models").join(model);
             let v = std::fs::read_to_string(dir.join("LATEST")).unwrap();
