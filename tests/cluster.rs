@@ -6,11 +6,23 @@ mod common;
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use arrow::array::RecordBatch;
 use common::s3::{S3Server, SECRET};
 use common::*;
+
+/// Each test here runs its own scheduler and executors: one at a time, so a test's
+/// deadlines are not spent waiting for the others' clusters on a 2-core machine (the
+/// executor-loss test once timed out with the parity test's four model fits beside it).
+static ONE_CLUSTER_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn one_cluster_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_CLUSTER_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 const D: &str = "2026-01-15";
 
@@ -141,7 +153,10 @@ fn run_pipeline(input: &Path, output: &Path, cluster: Option<&str>) -> Vec<serde
         // Models: the cluster reads the samples, the client fits.
         ("train", vec!["--model", "lr"]),
         ("train", vec!["--model", "gbdt", "--set", "trees=30"]),
-        ("train", vec!["--model", "gbdt_lr", "--set", "gbdt_lr_trees=20"]),
+        (
+            "train",
+            vec!["--model", "gbdt_lr", "--set", "gbdt_lr_trees=20"],
+        ),
         ("train", vec!["--model", "fm"]),
     ] {
         let mut args = vec!["run", job, "--date", D, "--input", &i, "--output", &o];
@@ -167,6 +182,7 @@ fn run_pipeline(input: &Path, output: &Path, cluster: Option<&str>) -> Vec<serde
 
 #[test]
 fn jobs_on_the_cluster_match_embedded_row_for_row() {
+    let _serial = one_cluster_at_a_time();
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("in");
     generate(&input, 16, 1500, 150, 77);
@@ -294,6 +310,7 @@ fn writes_in_flight(log: &Path) -> Vec<String> {
 
 #[test]
 fn losing_an_executor_mid_write_recovers_to_the_embedded_output() {
+    let _serial = one_cluster_at_a_time();
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("in");
     generate(&input, 16, 20_000, 800, 78);
@@ -415,6 +432,7 @@ fn losing_an_executor_mid_write_recovers_to_the_embedded_output() {
 
 #[test]
 fn executors_read_and_write_s3_with_their_own_credentials() {
+    let _serial = one_cluster_at_a_time();
     let tmp = tempfile::tempdir().unwrap();
     // A real S3-compatible server on loopback; its root directory holds the buckets, so the
     // generated logs are put there as objects of bucket `logs`.

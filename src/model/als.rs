@@ -9,8 +9,7 @@
 //! and reading only the other side's factors, and `YᵀY` is summed in a fixed order: for a
 //! seed the result is bit-identical whatever the number of threads (tested).
 //!
-//! The library only: the `als` jobs (likes from watches, factor tables, an `als` candidates
-//! channel) are not built yet.
+//! The `als` job (`builtin::als`) runs it on the likes of a window.
 
 use anyhow::{Result, bail};
 use rand::SeedableRng;
@@ -68,6 +67,11 @@ impl Confidences {
             .map(|(c, v)| (*c as usize, *v))
     }
 
+    /// The columns of row `r` that hold a value, ascending.
+    pub fn columns(&self, r: usize) -> impl Iterator<Item = usize> + '_ {
+        self.row(r).map(|(c, _)| c)
+    }
+
     pub fn nnz(&self) -> usize {
         self.indices.len()
     }
@@ -100,7 +104,8 @@ pub struct AlsParams {
 }
 
 impl AlsParams {
-    fn check(&self) -> Result<()> {
+    /// Refuses out-of-range parameters by name.
+    pub fn check(&self) -> Result<()> {
         if self.factors == 0 || self.factors > 1024 {
             bail!("factors must be 1..=1024, got {}", self.factors);
         }
@@ -195,7 +200,8 @@ fn solve_side(c: &Confidences, y: &[f32], x: &mut [f32], p: &AlsParams) {
         });
 }
 
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+/// Inner product in float32, summed in factor order (the candidates' score).
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
