@@ -229,6 +229,9 @@ fn top_candidates(
                 scored.truncate(per_user);
             }
             scored.sort_unstable_by(order);
+            // Kept for every user until written: without this each list would keep the
+            // capacity of all anchors (2.6 GB of the 3.4 GB peak on medium data).
+            scored.shrink_to_fit();
             scored
         })
         .collect()
