@@ -67,7 +67,10 @@ fn a_full_run_then_a_no_op_rerun() {
     assert!(output.join("recall_metrics/dt=2026-01-15").exists());
     // ALS: vectors and candidates of D, its channel evaluated on D-1.
     for table in ["user_factors", "anchor_factors", "als_candidates"] {
-        assert!(output.join(table).join(format!("dt={D}")).exists(), "{table}");
+        assert!(
+            output.join(table).join(format!("dt={D}")).exists(),
+            "{table}"
+        );
     }
     assert!(output.join("als_recall_metrics/dt=2026-01-15").exists());
     for m in ["lr", "gbdt", "gbdt_lr", "fm"] {
