@@ -122,6 +122,57 @@ pub struct Node {
     pub missing: Option<usize>,
 }
 
+/// What each leaf of a tree model adds to the log-odds, and the constant beside the leaves:
+/// GBDT's leaf values and `base_score`, or GBDT+LR's leaf-term weights (0 for a leaf
+/// without a term) and intercept. `logit_offset` is not included.
+pub struct LeafOutputs {
+    pub constant: f64,
+    /// GBDT+LR: (tree, node) -> weight; None: the leaves' own values.
+    weights: Option<HashMap<(usize, usize), f64>>,
+}
+
+impl LeafOutputs {
+    /// What leaf `node` of tree `tree` adds.
+    pub fn value(&self, tree: usize, node: &Node) -> f64 {
+        match &self.weights {
+            Some(w) => w.get(&(tree, node.id)).copied().unwrap_or(0.0),
+            None => node.value.unwrap_or(0.0),
+        }
+    }
+}
+
+impl ModelArtifact {
+    /// The leaf outputs of a GBDT or GBDT+LR model (an error for other models).
+    pub fn leaf_outputs(&self) -> Result<LeafOutputs> {
+        let name = self.model_type.name();
+        let Some(ensemble) = &self.ensemble else {
+            bail!("model.json: a {name} model without trees");
+        };
+        match self.model_type {
+            ModelType::Gbdt => Ok(LeafOutputs {
+                constant: ensemble.base_score,
+                weights: None,
+            }),
+            ModelType::GbdtLr => {
+                let Some(linear) = &self.linear else {
+                    bail!("model.json: a gbdt_lr model without its linear layer");
+                };
+                let mut weights = HashMap::new();
+                for term in &linear.terms {
+                    if let Term::Leaf { tree, node, weight } = term {
+                        weights.insert((*tree, *node), *weight);
+                    }
+                }
+                Ok(LeafOutputs {
+                    constant: linear.intercept,
+                    weights: Some(weights),
+                })
+            }
+            _ => bail!("model.json: a {name} model has no tree leaves"),
+        }
+    }
+}
+
 /// An internal node's test, read from its optional fields.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Split {

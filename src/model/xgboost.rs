@@ -17,12 +17,12 @@
 //!   `logit_offset`) is added to every leaf of the first tree and `base_score` is 0.5
 //!   (margin 0), so the margin is exactly liverec's sum up to float32 rounding.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use anyhow::{Result, bail};
 use serde::Serialize;
 
-use super::artifact::{FeatureKind, ModelArtifact, ModelType, Split, Term, Tree};
+use super::artifact::{FeatureKind, ModelArtifact, ModelType, Node, Split, Tree};
 
 /// File name in the model version folder.
 pub const XGBOOST_MODEL: &str = "model.xgb.json";
@@ -146,30 +146,15 @@ pub fn export(a: &ModelArtifact) -> Result<Option<XgbModel>> {
     let Some(ensemble) = &a.ensemble else {
         return Ok(None);
     };
-    let (constant, leaf_values) = match a.model_type {
-        ModelType::Lr | ModelType::Fm => return Ok(None),
-        ModelType::Gbdt => (ensemble.base_score, None),
-        ModelType::GbdtLr => {
-            let Some(linear) = &a.linear else {
-                bail!("model.json: a gbdt_lr model without its linear layer");
-            };
-            let mut weights: HashMap<(usize, usize), f64> = HashMap::new();
-            for term in &linear.terms {
-                if let Term::Leaf { tree, node, weight } = term {
-                    weights.insert((*tree, *node), *weight);
-                }
-            }
-            (linear.intercept, Some(weights))
-        }
-    };
-    let constant = constant + a.logit_offset;
+    if matches!(a.model_type, ModelType::Lr | ModelType::Fm) {
+        return Ok(None);
+    }
+    let leaves = a.leaf_outputs()?;
+    let constant = leaves.constant + a.logit_offset;
     let mut trees = Vec::with_capacity(ensemble.trees.len().max(1));
     for (t, tree) in ensemble.trees.iter().enumerate() {
-        let leaf_value = |node: usize, value: f64| -> f64 {
-            let v = match &leaf_values {
-                Some(w) => w.get(&(t, node)).copied().unwrap_or(0.0),
-                None => value,
-            };
+        let leaf_value = |node: &Node| -> f64 {
+            let v = leaves.value(t, node);
             if t == 0 { v + constant } else { v }
         };
         let mut out = convert_tree(tree, leaf_value, a.features.len())?;
@@ -249,7 +234,7 @@ fn leaf_node(parent: i64, value: f64) -> XgbNode {
 /// node at the end (see the module doc).
 fn convert_tree(
     tree: &Tree,
-    leaf_value: impl Fn(usize, f64) -> f64,
+    leaf_value: impl Fn(&Node) -> f64,
     features: usize,
 ) -> Result<XgbTree> {
     let n = tree.nodes.len();
@@ -269,10 +254,10 @@ fn convert_tree(
     let mut extra: Vec<XgbNode> = Vec::new();
     for (i, node) in tree.nodes.iter().enumerate() {
         if node.leaf {
-            let Some(value) = node.value else {
+            if node.value.is_none() {
                 bail!("model.json: leaf {i} without a value");
-            };
-            out.push(leaf_node(parents[i], leaf_value(i, value)));
+            }
+            out.push(leaf_node(parents[i], leaf_value(node)));
             continue;
         }
         let Split {

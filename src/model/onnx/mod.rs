@@ -299,30 +299,14 @@ fn trees(g: &mut Graph, a: &ModelArtifact) -> Result<String> {
     let refs: Vec<&str> = columns.iter().map(String::as_str).collect();
     let x = g.op_in("", "Concat", &refs, vec![("axis", Attr::Int(1))]);
 
-    let (constant, leaf_weights) = match a.model_type {
-        ModelType::GbdtLr => {
-            let intercept = a.linear.as_ref().map_or(0.0, |l| l.intercept);
-            let mut w = HashMap::new();
-            for term in a.linear.iter().flat_map(|l| &l.terms) {
-                if let Term::Leaf { tree, node, weight } = term {
-                    w.insert((*tree, *node), *weight);
-                }
-            }
-            (intercept, Some(w))
-        }
-        _ => (ensemble.base_score, None),
-    };
+    let leaves = a.leaf_outputs()?;
     let mut e = Ensemble::default();
     for (t, tree) in ensemble.trees.iter().enumerate() {
         let n = tree.nodes.len();
         let mut extra = n;
         for (i, node) in tree.nodes.iter().enumerate() {
             if node.leaf {
-                let value = match &leaf_weights {
-                    Some(w) => w.get(&(t, i)).copied().unwrap_or(0.0),
-                    None => node.value.unwrap_or(0.0),
-                };
-                e.leaf(t, i, value);
+                e.leaf(t, i, leaves.value(t, node));
                 continue;
             }
             let Split {
@@ -349,7 +333,7 @@ fn trees(g: &mut Graph, a: &ModelArtifact) -> Result<String> {
         &[&raw],
         vec![("to", Attr::Int(data_type::DOUBLE as i64))],
     );
-    let constant = g.doubles("constant", &[1], vec![constant + a.logit_offset]);
+    let constant = g.doubles("constant", &[1], vec![leaves.constant + a.logit_offset]);
     Ok(g.op("Add", &[&raw, &constant]))
 }
 
