@@ -15,7 +15,7 @@ use crate::project;
 pub const QUALITY_JOB: &str = "quality";
 
 /// Jobs implemented in Rust (`builtin`), by the name a job file gives in `builtin = …`.
-pub const BUILTINS: &[&str] = &["training_set", "train", "quality", "als"];
+pub const BUILTINS: &[&str] = &["training_set", "train", "quality", "als", "als_items"];
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

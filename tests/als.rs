@@ -1,48 +1,32 @@
 //! The `als` job through the real binary on generated data: factor tables without NaN, of
 //! the requested length, with their norms; candidates that are each user's best anchors by
 //! the inner product of the written vectors (recomputed here), ranked with ties by anchor
-//! id, liked anchors left out; a rerun gives the same bits; the ALS channel is evaluated
-//! by `eval_als`; bad parameters are refused by name.
+//! id, liked anchors left out, added to item-CF's candidates of the day whose other channels
+//! stay as they were; a rerun gives the same bits; `eval_recall` evaluates the channel;
+//! without item-CF's candidates, or with bad parameters, the job fails naming why.
 
 mod common;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use arrow::array::AsArray;
-use arrow::datatypes::Float32Type;
 use common::*;
 
 const D: &str = "2026-01-12";
 
-/// id -> vector of a factor table.
-fn vectors(dir: &Path, id: &str) -> BTreeMap<i64, Vec<f32>> {
-    let mut out = BTreeMap::new();
+/// A candidates partition's rows: (user, anchor, source, score bits, rank), in file order.
+fn candidate_rows(dir: &Path) -> Vec<(i64, i64, String, u64, i64)> {
+    let mut out = Vec::new();
     for b in read_dir(dir) {
-        let ids = col_i64(&b, id);
-        let lists = b.column_by_name("factors").unwrap().as_fixed_size_list();
-        let norms = b
-            .column_by_name("norm")
-            .unwrap()
-            .as_primitive::<Float32Type>()
-            .clone();
-        for (i, id) in ids.iter().enumerate() {
-            let v: Vec<f32> = lists
-                .value(i)
-                .as_primitive::<Float32Type>()
-                .values()
-                .to_vec();
-            assert!(v.iter().all(|x| x.is_finite()), "a non-finite factor");
-            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-            assert!((norm - norms.value(i)).abs() <= 1e-5 * norm.max(1.0));
-            out.insert(*id, v);
+        let (u, a) = (col_i64(&b, "user_id"), col_i64(&b, "anchor_id"));
+        let (source, score) = (col_str(&b, "source"), col_f64(&b, "score"));
+        let rank = col_i64(&b, "rank");
+        for i in 0..b.num_rows() {
+            let s = source[i].clone().unwrap();
+            out.push((u[i], a[i], s, score[i].to_bits(), rank[i]));
         }
     }
     out
-}
-
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 #[test]
@@ -50,18 +34,30 @@ fn als_writes_vectors_and_the_best_anchors_by_inner_product() {
     let dir = tempfile::tempdir().unwrap();
     let (input, output) = (dir.path().join("input"), dir.path().join("output"));
     generate(&input, 14, 2000, 150, 5);
+    let (i, o) = (s(&input), s(&output));
     let run = |extra: &[&str]| {
-        let (i, o) = (s(&input), s(&output));
         let mut args = vec!["run", "als", "--date", D, "--input", &i, "--output", &o];
         args.extend(["--set", "window_days=7", "--set", "factors=16"]);
         args.extend(["--set", "candidates_per_user=20"]);
         args.extend(extra);
         run_ok(&args);
     };
+    // The channel joins item-CF's candidates: without them the job stops before fitting.
+    let err = run_err(&["run", "als", "--date", D, "--input", &i, "--output", &o]);
+    assert!(
+        err.contains("candidates") && err.contains("itemcf"),
+        "{err}"
+    );
+    assert!(!output.join("user_factors").exists());
+    run_ok(&["run", "heat", "--date", D, "--input", &i, "--output", &o]);
+    let itemcf = format!("run itemcf --date {D} --input {i} --output {o} --set window_days=7");
+    run_ok(&itemcf.split(' ').collect::<Vec<_>>());
+    let candidates = output.join(format!("candidates/dt={D}"));
+    let itemcf_rows = candidate_rows(&candidates);
     run(&[]);
     let part = |t: &str| output.join(t).join(format!("dt={D}"));
-    let users = vectors(&part("user_factors"), "user_id");
-    let anchors = vectors(&part("anchor_factors"), "anchor_id");
+    let users = factor_table(&part("user_factors"), "user_id");
+    let anchors = factor_table(&part("anchor_factors"), "anchor_id");
     assert!(users.len() > 100 && anchors.len() > 50);
     assert!(
         users
@@ -80,23 +76,27 @@ fn als_writes_vectors_and_the_best_anchors_by_inner_product() {
     let liked_users: HashSet<i64> = liked.iter().map(|p| p.0).collect();
     assert_eq!(liked_users, users.keys().copied().collect());
 
+    // The other channels are untouched, in the same order (the first file); the als rows
+    // follow, sorted by user and rank (a second file).
+    let merged = candidate_rows(&candidates);
+    let (others, als): (Vec<_>, Vec<_>) = merged.iter().cloned().partition(|r| r.2 != "als");
+    assert_eq!(
+        merged[..others.len()],
+        others[..],
+        "als rows among the others"
+    );
+    assert_eq!(others, itemcf_rows, "item-CF's channels changed");
+    let mut sorted = als.clone();
+    sorted.sort_by_key(|r| (r.0, r.4));
+    assert_eq!(sorted, als, "als rows out of order");
+
     // Candidates: recomputed from the written vectors.
     let mut lists: HashMap<i64, Vec<(i32, i64, f64)>> = HashMap::new();
-    for b in read_dir(&part("als_candidates")) {
-        let (u, a) = (col_i64(&b, "user_id"), col_i64(&b, "anchor_id"));
-        let score = col_f64(&b, "score");
-        let rank = b
-            .column_by_name("rank")
-            .unwrap()
-            .as_primitive::<arrow::datatypes::Int32Type>();
-        let source = b.column_by_name("source").unwrap().as_string::<i32>();
-        for i in 0..b.num_rows() {
-            assert_eq!(source.value(i), "als");
-            lists
-                .entry(u[i])
-                .or_default()
-                .push((rank.value(i), a[i], score[i]));
-        }
+    for (u, a, _, score, rank) in &als {
+        lists
+            .entry(*u)
+            .or_default()
+            .push((*rank as i32, *a, f64::from_bits(*score)));
     }
     assert_eq!(
         lists.len(),
@@ -109,7 +109,7 @@ fn als_writes_vectors_and_the_best_anchors_by_inner_product() {
         let mut want: Vec<(f32, i64)> = anchors
             .iter()
             .filter(|(a, _)| !liked.contains(&(*u, **a)))
-            .map(|(a, y)| (dot(x, y), *a))
+            .map(|(a, y)| (dot_f32(x, y), *a))
             .collect();
         want.sort_by(|p, q| q.0.total_cmp(&p.0).then(p.1.cmp(&q.1)));
         want.truncate(20);
@@ -119,25 +119,24 @@ fn als_writes_vectors_and_the_best_anchors_by_inner_product() {
         assert_eq!(ranks, (1..=list.len() as i32).collect::<Vec<_>>());
     }
 
-    // A rerun replaces the partitions with the same bits.
+    // A rerun replaces the partitions with the same bits: the earlier als rows are
+    // replaced, not kept beside the new ones.
     run(&[]);
-    assert_eq!(vectors(&part("user_factors"), "user_id"), users);
+    assert_eq!(factor_table(&part("user_factors"), "user_id"), users);
+    assert_eq!(candidate_rows(&candidates), merged);
 
-    // The channel is evaluated like the others.
-    let (i, o) = (s(&input), s(&output));
-    run_ok(&["run", "heat", "--date", D, "--input", &i, "--output", &o]);
-    let eval = format!("run eval_als --date {D} --input {i} --output {o} --set window_days=7");
+    // The channel is evaluated like the others, by eval_recall.
+    let eval = format!("run eval_recall --date {D} --input {i} --output {o} --set window_days=7");
     run_ok(&eval.split(' ').collect::<Vec<_>>());
-    let metrics = read_dir(&part("als_recall_metrics"));
+    let metrics = read_dir(&part("recall_metrics"));
     let channels: HashSet<String> = metrics
         .iter()
         .flat_map(|b| col_str(b, "channel"))
         .flatten()
         .collect();
-    assert!(
-        channels.contains("als") && channels.contains("heat"),
-        "{channels:?}"
-    );
+    for channel in ["als", "itemcf", "heat"] {
+        assert!(channels.contains(channel), "{channels:?}");
+    }
 
     // Out-of-range parameters name themselves.
     let out = liverec()

@@ -1,8 +1,9 @@
 //! Item-CF on a public data set: MovieLens-100k, fetched at test time from the PyPI wheel of
 //! `recbole` (it ships `ml-100k.inter`; the data's licence forbids redistributing it, so it
 //! is never committed). Imported as generic item events (rating >= 4 is a like), split by
-//! time (the last 81 days held out), run through `itemcf_items` and `eval_items`; the
-//! similarity and both channels' HR@10 are recomputed here from the raw file.
+//! time (the last 81 days held out), run through `itemcf_items`, `als_items` and
+//! `eval_items`; the similarity, the ALS candidates (from the written vectors) and every
+//! channel's HR@10 are recomputed here from the raw file.
 
 mod common;
 
@@ -145,6 +146,31 @@ fn item_cf_on_movielens_100k_matches_an_independent_computation() {
         ])
     };
     run_job("itemcf_items", &format!("window_days={WINDOW_DAYS}"));
+    // implicit's settings of the comparison (docs/benchmarks.md), 10 candidates.
+    let mut als = vec![
+        "run",
+        "als_items",
+        "--date",
+        D,
+        "--input",
+        &i,
+        "--output",
+        &o,
+    ];
+    let window = format!("window_days={WINDOW_DAYS}");
+    let like = format!("like_weight={LIKE}");
+    for set in [
+        window.as_str(),
+        like.as_str(),
+        "factors=32",
+        "regularization=0.05",
+        "alpha=1",
+        "iterations=15",
+        "candidates_per_user=10",
+    ] {
+        als.extend(["--set", set]);
+    }
+    run_ok(&als);
     let report = run_job("eval_items", &format!("holdout_days={HOLDOUT_DAYS}"));
 
     // Independently: likes in the window, cosine top-50 with co >= 2.
@@ -187,6 +213,51 @@ fn item_cf_on_movielens_100k_matches_an_independent_computation() {
     let mut popularity: Vec<(i64, i64)> = n.iter().map(|(i, c)| (*i, *c)).collect();
     popularity.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
     let popular: Vec<i64> = popularity.iter().take(200).map(|x| x.0).collect();
+    // ALS: each user's 10 best unliked items by the inner product of the written vectors
+    // (ties by item id); users and items are exactly those of the window's likes.
+    let part = |t: &str| output.join(format!("{t}/dt={D}"));
+    let user_vectors = factor_table(&part("item_user_factors"), "user_id");
+    let item_vectors = factor_table(&part("item_factors"), "item_id");
+    assert_eq!(user_vectors.len(), train.len());
+    let liked_items: BTreeSet<i64> = train.values().flatten().copied().collect();
+    assert!(item_vectors.keys().copied().eq(liked_items.iter().copied()));
+    let als_top = |u: i64| -> Vec<(i64, f32)> {
+        let x = &user_vectors[&u];
+        let mut scored: Vec<(i64, f32)> = item_vectors
+            .iter()
+            .filter(|(i, _)| !train[&u].contains(i))
+            .map(|(i, y)| (*i, dot_f32(x, y)))
+            .collect();
+        scored.sort_by(|p, q| q.1.total_cmp(&p.1).then(p.0.cmp(&q.0)));
+        scored.truncate(10);
+        scored
+    };
+    let mut written: HashMap<i64, Vec<(i64, i64, f32)>> = HashMap::new();
+    for b in read_dir(&part("item_candidates")) {
+        let (u, it, src) = (
+            col_i64(&b, "user_id"),
+            col_i64(&b, "item_id"),
+            col_str(&b, "source"),
+        );
+        let (score, rank) = (col_f64(&b, "score"), col_i64(&b, "rank"));
+        for r in (0..b.num_rows()).filter(|r| src[*r].as_deref() == Some("als")) {
+            written
+                .entry(u[r])
+                .or_default()
+                .push((rank[r], it[r], score[r] as f32));
+        }
+    }
+    assert_eq!(
+        written.len(),
+        train.len(),
+        "an als list per user with likes"
+    );
+    for (u, list) in &mut written {
+        list.sort_by_key(|x| x.0);
+        let got: Vec<(i64, f32)> = list.iter().map(|x| (x.1, x.2)).collect();
+        assert_eq!(got, als_top(*u), "als candidates of user {u}");
+    }
+
     let mut hits: HashMap<&str, Vec<f64>> = HashMap::new();
     for (u, held) in &truth {
         let Some(liked) = train.get(u) else { continue };
@@ -207,6 +278,8 @@ fn item_cf_on_movielens_100k_matches_an_independent_computation() {
         let hit = |top: &[i64]| f64::from(u8::from(top.iter().any(|i| held.contains(i))));
         hits.entry("itemcf").or_default().push(hit(&itemcf_top));
         hits.entry("popular").or_default().push(hit(&popular_top));
+        let als: Vec<i64> = als_top(*u).into_iter().map(|x| x.0).collect();
+        hits.entry("als").or_default().push(hit(&als));
     }
     let users = hits["popular"].len();
     assert!(users > 100, "evaluated users: {users}");
@@ -227,7 +300,7 @@ fn item_cf_on_movielens_100k_matches_an_independent_computation() {
     }
     let unique: HashSet<usize> = hits.values().map(Vec::len).collect();
     assert_eq!(unique.len(), 1);
-    for channel in ["itemcf", "popular"] {
+    for channel in ["itemcf", "popular", "als"] {
         let v = &hits[channel];
         let want = v.iter().sum::<f64>() / v.len() as f64;
         let (u, hr) = measured[channel];
@@ -236,7 +309,7 @@ fn item_cf_on_movielens_100k_matches_an_independent_computation() {
         eprintln!("MovieLens-100k HR@10 {channel}: {hr:.4} over {u} users");
     }
     assert!(
-        report.contains("itemcf") && report.contains("popular"),
+        report.contains("itemcf") && report.contains("popular") && report.contains("als"),
         "{report}"
     );
 

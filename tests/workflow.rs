@@ -65,14 +65,30 @@ fn a_full_run_then_a_no_op_rerun() {
         assert!(output.join(table).join(format!("dt={D}")).exists() || *table == "recall_metrics");
     }
     assert!(output.join("recall_metrics/dt=2026-01-15").exists());
-    // ALS: vectors and candidates of D, its channel evaluated on D-1.
-    for table in ["user_factors", "anchor_factors", "als_candidates"] {
+    // ALS: vectors of D and its channel in D's candidates; D-1's evaluated with the others.
+    for table in ["user_factors", "anchor_factors"] {
         assert!(
             output.join(table).join(format!("dt={D}")).exists(),
             "{table}"
         );
     }
-    assert!(output.join("als_recall_metrics/dt=2026-01-15").exists());
+    let sources: std::collections::HashSet<String> =
+        read_dir(&output.join(format!("candidates/dt={D}")))
+            .iter()
+            .flat_map(|b| col_str(b, "source"))
+            .flatten()
+            .collect();
+    assert!(
+        sources.contains("als") && sources.contains("itemcf"),
+        "{sources:?}"
+    );
+    let evaluated: std::collections::HashSet<String> =
+        read_dir(&output.join("recall_metrics/dt=2026-01-15"))
+            .iter()
+            .flat_map(|b| col_str(b, "channel"))
+            .flatten()
+            .collect();
+    assert!(evaluated.contains("als"), "{evaluated:?}");
     for m in ["lr", "gbdt", "gbdt_lr", "fm"] {
         assert!(output.join("models").join(m).join("LATEST").exists(), "{m}");
     }

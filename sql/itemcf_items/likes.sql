@@ -4,7 +4,8 @@
 -- >= $like_weight). With $max_items_per_user > 0 only the user's heaviest items are kept.
 -- The columns are those of the platform's likes (itemcf/likes.sql), `anchor_id` holding
 -- the item, so item-CF's co-occurrence and similarity SQL run unchanged; x is the like's
--- weight in co-occurrences (IUF and time decay as there).
+-- weight in co-occurrences (IUF and time decay as there); `weight` is the summed event weight
+-- (ALS's confidence input).
 WITH totals AS (
     SELECT
         user_id,
@@ -29,6 +30,7 @@ kept AS (
 SELECT
     user_id,
     item_id AS anchor_id,
+    CAST(total_micro AS DOUBLE) / 1e6 AS weight,
     CASE WHEN $iuf THEN sqrt(1.0 / ln(1.0 + CAST(user_likes AS DOUBLE))) ELSE 1.0 END
         * CASE
             WHEN $half_life_days > 0

@@ -176,6 +176,8 @@ fn windows(
             let (m, n, _) = set_shape(overrides)?;
             Ok(every_table(back(day, m - 1 + n)?, day, back(day, 1)?))
         }
+        // Builtins that declare what they read (`als`, through its likes sub-job).
+        Some(_) if !spec.inputs.is_empty() => declared_windows(&spec, day, overrides),
         Some(_) => {
             // `train`: the training set's days are upstream outputs; it reads inputs only to
             // build its validation day V (E, or E+1) like a label day.
@@ -183,17 +185,24 @@ fn windows(
             let v = if next_day { day + Days::new(1) } else { day };
             Ok(every_table(back(v, n)?, v, back(v, 1)?))
         }
-        None => {
-            let params = crate::params::bind(&spec.params, overrides)?;
-            let mut out = Vec::new();
-            for input in spec.inputs.iter().filter(|i| i.from == Root::Input) {
-                let (lo, hi) = input.window(&params)?;
-                let shift = |o: i64| day + chrono::Duration::days(o);
-                out.push((input.table.clone(), shift(lo), shift(hi)));
-            }
-            Ok(out)
-        }
+        None => declared_windows(&spec, day, overrides),
     }
+}
+
+/// The windows of a job's declared inputs from the platform's logs.
+fn declared_windows(
+    spec: &JobSpec,
+    day: NaiveDate,
+    overrides: &[(String, String)],
+) -> Result<Vec<(String, NaiveDate, NaiveDate)>> {
+    let params = crate::params::bind(&spec.params, overrides)?;
+    let mut out = Vec::new();
+    for input in spec.inputs.iter().filter(|i| i.from == Root::Input) {
+        let (lo, hi) = input.window(&params)?;
+        let shift = |o: i64| day + chrono::Duration::days(o);
+        out.push((input.table.clone(), shift(lo), shift(hi)));
+    }
+    Ok(out)
 }
 
 /// A training set's label days M, profile days N, and whether it validates on the next day.
@@ -264,6 +273,23 @@ mod tests {
         assert_eq!(
             t.iter().find(|(t, _, _)| t == "watches").unwrap().2,
             d("2026-01-16")
+        );
+        // als reads its likes window of watches (declared in jobs/als.toml).
+        let a = windows(
+            "als",
+            d("2026-01-16"),
+            &[("window_days".into(), "30".into())],
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            a,
+            vec![("watches".into(), d("2025-12-18"), d("2026-01-16"))]
+        );
+        let a = windows("als_items", d("2026-01-16"), &[], None).unwrap();
+        assert_eq!(
+            a,
+            vec![("item_events".into(), d("2025-12-18"), d("2026-01-16"))]
         );
     }
 

@@ -460,3 +460,37 @@ impl Watched {
         (status, text)
     }
 }
+
+/// id -> vector of an ALS factor table (`factors`, `norm`), checking each vector is finite
+/// and its norm the one written.
+pub fn factor_table(dir: &Path, id: &str) -> std::collections::BTreeMap<i64, Vec<f32>> {
+    use arrow::array::AsArray;
+    use arrow::datatypes::Float32Type;
+    let mut out = std::collections::BTreeMap::new();
+    for b in read_dir(dir) {
+        let ids = col_i64(&b, id);
+        let lists = b.column_by_name("factors").unwrap().as_fixed_size_list();
+        let norms = b
+            .column_by_name("norm")
+            .unwrap()
+            .as_primitive::<Float32Type>()
+            .clone();
+        for (i, id) in ids.iter().enumerate() {
+            let v: Vec<f32> = lists
+                .value(i)
+                .as_primitive::<Float32Type>()
+                .values()
+                .to_vec();
+            assert!(v.iter().all(|x| x.is_finite()), "a non-finite factor");
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            assert!((norm - norms.value(i)).abs() <= 1e-5 * norm.max(1.0));
+            out.insert(*id, v);
+        }
+    }
+    out
+}
+
+/// An inner product in float32, summed in factor order (as the als job scores).
+pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
