@@ -147,4 +147,28 @@ fn als_writes_vectors_and_the_best_anchors_by_inner_product() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("factors"), "{err}");
+
+    // A window without likes is an error naming the likes partition, and the earlier
+    // vectors and candidates stay as they were.
+    let before = candidate_rows(&candidates);
+    let err = run_err(&[
+        "run",
+        "als",
+        "--date",
+        D,
+        "--input",
+        &i,
+        "--output",
+        &o,
+        "--set",
+        "like_threshold_s=1e9",
+        "--set",
+        "window_days=7",
+    ]);
+    assert!(
+        err.contains("als_likes") && err.contains("no likes"),
+        "{err}"
+    );
+    assert_eq!(candidate_rows(&candidates), before);
+    assert_eq!(factor_table(&part("user_factors"), "user_id"), users);
 }
