@@ -124,9 +124,9 @@ def profiles_and_samples(con, root, out, day, n):
     rows = {}
     for view, f in [("feature_watches", "watches_before"), ("feature_interactions", "interactions_before"),
                     ("feature_exposures", "exposures_before")]:
-        con.execute(f"CREATE OR REPLACE VIEW {view} AS {bind(sql_file(f'profiles/{f}.sql'), p)}")
+        con.execute(f"CREATE OR REPLACE VIEW {view} AS {bind(sql_file(f'profiles/reference/{f}.sql'), p)}")
     for t in ["user_profile", "anchor_profile", "user_anchor_profile", "user_category_profile"]:
-        rows[t] = write(con, bind(sql_file(f"profiles/{t}.sql"), p), out, t, day)
+        rows[t] = write(con, bind(sql_file(f"profiles/reference/{t}.sql"), p), out, t, day)
     for t in ["watches", "exposures", "interactions"]:
         table(con, t, root, t, day, day)
     for t in ["user_profile", "anchor_profile", "user_anchor_profile", "user_category_profile"]:

@@ -81,6 +81,10 @@ pub struct InputSpec {
     /// lie before `--date` and whose shared parameters equal this run's.
     #[serde(default)]
     pub lineage_before_date: bool,
+    /// For liverec's own tables: a partition without rows counts as a missing day (daily
+    /// tiles of a missing or empty input day), as empty input partitions always do.
+    #[serde(default)]
+    pub empty_is_missing: bool,
 }
 
 fn yes() -> bool {

@@ -388,7 +388,7 @@ fn missing_empty_and_one_sided_days_are_named() {
     let profiles = |extra: &[&str]| {
         let mut args = vec![
             "run",
-            "profiles",
+            "profiles_reference",
             "--date",
             "2026-01-03",
             "--input",

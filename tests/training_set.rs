@@ -529,6 +529,7 @@ fn an_edited_query_that_leaks_is_caught_before_commit() {
     for dir in [
         "jobs",
         "sql/profiles",
+        "sql/profiles/reference",
         "sql/samples",
         "sql/checks",
         "sql/heat",
@@ -542,7 +543,8 @@ fn an_edited_query_that_leaks_is_caught_before_commit() {
             }
         }
     }
-    let profiles = home.join("jobs/profiles.toml");
+    // The reference job reads the raw days (the tiles' leakage check is in tests/tiles.rs).
+    let profiles = home.join("jobs/profiles_reference.toml");
     let text = std::fs::read_to_string(&profiles).unwrap().replacen(
         "table = \"watches\"\ndays = [\"-profile_days\", -1]",
         "table = \"watches\"\ndays = [\"-profile_days\", 0]",
@@ -553,7 +555,7 @@ fn an_edited_query_that_leaks_is_caught_before_commit() {
         .env("LIVEREC_HOME", &home)
         .args([
             "run",
-            "profiles",
+            "profiles_reference",
             "--date",
             D,
             "--input",
@@ -575,7 +577,7 @@ fn an_edited_query_that_leaks_is_caught_before_commit() {
         "days = [\"-profile_days\", -1]",
     );
     std::fs::write(&profiles, text).unwrap();
-    let q = home.join("sql/profiles/watches_before.sql");
+    let q = home.join("sql/profiles/reference/watches_before.sql");
     let leaky = std::fs::read_to_string(&q)
         .unwrap()
         .replace("WHERE w.ts < $day_start", "WHERE w.ts < $day_end");
@@ -590,7 +592,7 @@ fn an_edited_query_that_leaks_is_caught_before_commit() {
         .env("LIVEREC_HOME", &home)
         .args([
             "run",
-            "profiles",
+            "profiles_reference",
             "--date",
             D,
             "--input",
@@ -620,7 +622,14 @@ fn missing_days_lineage_reuse_and_downsampling() {
     // A missing profile day fails the run, unless allowed; the manifest records it.
     std::fs::remove_dir_all(input.join("watches/dt=2026-01-05")).unwrap();
     let err = run_err(&[
-        "run", "profiles", "--date", D, "--input", &i, "--output", &o,
+        "run",
+        "profiles_reference",
+        "--date",
+        D,
+        "--input",
+        &i,
+        "--output",
+        &o,
     ]);
     assert!(
         err.contains("watches")
@@ -630,7 +639,7 @@ fn missing_days_lineage_reuse_and_downsampling() {
     );
     run_ok(&[
         "run",
-        "profiles",
+        "profiles_reference",
         "--date",
         D,
         "--input",
@@ -750,7 +759,7 @@ fn missing_days_lineage_reuse_and_downsampling() {
 }
 
 #[test]
-fn label_days_built_in_parallel_equal_one_at_a_time_and_a_failed_day_leaves_the_others_whole() {
+fn label_days_built_in_parallel_equal_one_at_a_time_and_a_failed_tile_day_commits_nothing() {
     let (tmp, input, output) = setup();
     let serial = tmp.path().join("serial");
     let run = |out: &Path, parallel: &str| -> Vec<String> {
@@ -799,27 +808,22 @@ fn label_days_built_in_parallel_equal_one_at_a_time_and_a_failed_day_leaves_the_
     assert_eq!(set(&serial), set(&output));
 
     // Exposures of 2026-01-05, which only the first label day's profiles read, are
-    // unreadable: that day fails at once, the two days started with it still finish and
-    // commit whole, and no training-set manifest is written.
+    // unreadable: the run fails naming them while building that day's tiles (before any
+    // label day starts), commits no tile of that day and no label day, and writes no
+    // training-set manifest.
     let fresh = tmp.path().join("fresh");
     let bad = input.join("exposures/dt=2026-01-05/part-00000.parquet");
     std::fs::write(&bad, b"not a parquet file").unwrap();
     let err = run_err(&argv(&run(&fresh, "3")));
     assert!(
-        err.contains("exposures") && err.contains("2026-01-05"),
+        err.contains("exposures") && err.contains("2026-01-05") && err.contains("tiles"),
         "{err}"
     );
-    for table in ["samples", "exposure_samples"] {
-        for day in &days[1..] {
-            let (dir, want) = (
-                fresh.join(format!("{table}/dt={day}")),
-                serial.join(format!("{table}/dt={day}")),
-            );
-            assert_eq!(manifest(&dir)["rows"], manifest(&want)["rows"]);
-            assert_eq!(features(&dir), features(&want));
-        }
-        assert!(!fresh.join(format!("{table}/dt={}", days[0])).exists());
+    for table in ["tile_watches", "tile_exposures"] {
+        assert!(!fresh.join(format!("{table}/dt=2026-01-05")).exists());
     }
-    assert!(!fresh.join("user_profile/dt=2026-01-07").exists());
+    for table in ["samples", "exposure_samples", "user_profile"] {
+        assert!(!fresh.join(table).exists(), "{table}");
+    }
     assert!(!fresh.join("training_sets").exists());
 }

@@ -1,32 +1,32 @@
--- anchor_profile/dt=$date: per-anchor features from the $profile_days days before $date.
--- Every anchor of the latest snapshot appears; counts are 0 without data.
+-- anchor_profile/dt=$date: per-anchor features from the $profile_days days before $date,
+-- merged from the daily tiles (reference/anchor_profile.sql: the same from raw rows). Every
+-- anchor of the latest snapshot appears; counts are 0 without data. Distinct counts
+-- (viewers, gifters, active days) count the distinct keys of the tiles, never add tiles up.
 WITH w AS (
     SELECT
         anchor_id,
-        CAST(SUM(duration_ms) AS DOUBLE) / 1000.0 AS a_watch_s,
-        COUNT(*) AS a_watch_cnt,
+        CAST(SUM(watch_ms) AS DOUBLE) / 1000.0 AS a_watch_s,
+        SUM(watch_cnt) AS a_watch_cnt,
         COUNT(DISTINCT user_id) AS a_viewers,
-        SUM(CASE WHEN duration_s < $bounce_s THEN 1 ELSE 0 END) AS a_bounce_cnt,
-        SUM(CASE WHEN duration_s >= $long_watch_s THEN 1 ELSE 0 END) AS a_long_watch_cnt,
-        -- Days counted as integers ($date - dt): DataFusion counts distinct integers in one
-        -- vectorised hash set, distinct dates group by group (docs/benchmarks.md).
+        SUM(bounce_cnt) AS a_bounce_cnt,
+        SUM(long_cnt) AS a_long_watch_cnt,
         COUNT(DISTINCT $date - dt) AS a_active_days
-    FROM feature_watches
+    FROM feature_watch_tiles
     GROUP BY anchor_id
 ),
 i AS (
     SELECT
         anchor_id,
-        CAST(SUM(CASE WHEN kind = 'gift' THEN value_milli ELSE 0 END) AS DOUBLE) / 1000.0 AS a_gift_value,
-        COUNT(DISTINCT CASE WHEN kind = 'gift' THEN user_id END) AS a_gifters,
-        SUM(CASE WHEN kind = 'follow' THEN 1 ELSE 0 END) AS a_new_followers,
-        SUM(CASE WHEN kind IN ('comment', 'like', 'share') THEN 1 ELSE 0 END) AS a_engagements
-    FROM feature_interactions
+        CAST(SUM(gift_milli) AS DOUBLE) / 1000.0 AS a_gift_value,
+        COUNT(DISTINCT CASE WHEN gift_cnt > 0 THEN user_id END) AS a_gifters,
+        SUM(follow_cnt) AS a_new_followers,
+        SUM(engage_cnt) AS a_engagements
+    FROM feature_interaction_tiles
     GROUP BY anchor_id
 ),
 e AS (
-    SELECT anchor_id, COUNT(*) AS a_expo_cnt
-    FROM feature_exposures
+    SELECT anchor_id, SUM(expo_cnt) AS a_expo_cnt
+    FROM feature_exposure_tiles
     GROUP BY anchor_id
 ),
 ids AS (

@@ -1,22 +1,23 @@
 -- user_anchor_profile/dt=$date: features of each (user, anchor) pair with a watch, gift or
--- follow in the $profile_days days before $date.
+-- follow in the $profile_days days before $date, merged from the daily tiles
+-- (reference/user_anchor_profile.sql: the same from raw rows).
 WITH w AS (
     SELECT
         user_id,
         anchor_id,
-        CAST(SUM(duration_ms) AS DOUBLE) / 1000.0 AS ua_watch_s,
-        COUNT(*) AS ua_watch_cnt,
-        (date_part('epoch', $day_start) - date_part('epoch', MAX(ts))) / 3600.0 AS ua_hours_since_last_watch
-    FROM feature_watches
+        CAST(SUM(watch_ms) AS DOUBLE) / 1000.0 AS ua_watch_s,
+        SUM(watch_cnt) AS ua_watch_cnt,
+        (date_part('epoch', $day_start) - date_part('epoch', MAX(last_ts))) / 3600.0 AS ua_hours_since_last_watch
+    FROM feature_watch_tiles
     GROUP BY user_id, anchor_id
 ),
 i AS (
     SELECT
         user_id,
         anchor_id,
-        MAX(CASE WHEN kind = 'follow' THEN 1 ELSE 0 END) AS ua_followed,
-        CAST(SUM(CASE WHEN kind = 'gift' THEN value_milli ELSE 0 END) AS DOUBLE) / 1000.0 AS ua_gift_value
-    FROM feature_interactions
+        MAX(CASE WHEN follow_cnt > 0 THEN 1 ELSE 0 END) AS ua_followed,
+        CAST(SUM(gift_milli) AS DOUBLE) / 1000.0 AS ua_gift_value
+    FROM feature_interaction_tiles
     GROUP BY user_id, anchor_id
 ),
 pairs AS (

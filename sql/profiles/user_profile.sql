@@ -1,35 +1,41 @@
--- user_profile/dt=$date: per-user features from the $profile_days days before $date.
--- Every user of the latest snapshot appears, active or not; counts are 0 without data.
+-- user_profile/dt=$date: per-user features from the $profile_days days before $date, merged
+-- from the daily tiles of those days (reference/user_profile.sql computes the same columns
+-- from the raw rows). Every user of the latest snapshot appears, active or not; counts are 0
+-- without data.
 WITH w AS (
     SELECT
         user_id,
-        CAST(SUM(duration_ms) AS DOUBLE) / 1000.0 AS u_watch_s,
-        COUNT(*) AS u_watch_cnt,
+        CAST(SUM(watch_ms) AS DOUBLE) / 1000.0 AS u_watch_s,
+        SUM(watch_cnt) AS u_watch_cnt,
         -- Days counted as integers ($date - dt): DataFusion counts distinct integers in one
         -- vectorised hash set, distinct dates group by group (docs/benchmarks.md).
         COUNT(DISTINCT $date - dt) AS u_active_days,
-        SUM(CASE WHEN duration_s >= $long_watch_s THEN 1 ELSE 0 END) AS u_long_watch_cnt,
-        SUM(CASE WHEN duration_s < $bounce_s THEN 1 ELSE 0 END) AS u_bounce_cnt,
+        SUM(long_cnt) AS u_long_watch_cnt,
+        SUM(bounce_cnt) AS u_bounce_cnt,
         COUNT(DISTINCT anchor_id) AS u_distinct_anchors,
-        (date_part('epoch', $day_start) - date_part('epoch', MAX(ts))) / 3600.0 AS u_hours_since_last_watch,
-        -- latest_k (udfs/) = array_slice(array_agg(anchor_id ORDER BY ts DESC, anchor_id), 1, k)
-        latest_k(anchor_id, ts, $last_k) AS u_last_anchors
-    FROM feature_watches
+        (date_part('epoch', $day_start) - date_part('epoch', MAX(last_ts))) / 3600.0 AS u_hours_since_last_watch
+    FROM feature_watch_tiles
+    GROUP BY user_id
+),
+l AS (
+    -- latest_k (udfs/) over each tile's latest watches: the window's latest k.
+    SELECT user_id, latest_k(anchor_id, ts, $last_k) AS u_last_anchors
+    FROM feature_last_watches
     GROUP BY user_id
 ),
 i AS (
     SELECT
         user_id,
-        CAST(SUM(CASE WHEN kind = 'gift' THEN value_milli ELSE 0 END) AS DOUBLE) / 1000.0 AS u_gift_value,
-        SUM(CASE WHEN kind = 'gift' THEN 1 ELSE 0 END) AS u_gift_cnt,
-        SUM(CASE WHEN kind = 'comment' THEN 1 ELSE 0 END) AS u_comment_cnt,
-        SUM(CASE WHEN kind = 'follow' THEN 1 ELSE 0 END) AS u_follow_cnt
-    FROM feature_interactions
+        CAST(SUM(gift_milli) AS DOUBLE) / 1000.0 AS u_gift_value,
+        SUM(gift_cnt) AS u_gift_cnt,
+        SUM(comment_cnt) AS u_comment_cnt,
+        SUM(follow_cnt) AS u_follow_cnt
+    FROM feature_interaction_tiles
     GROUP BY user_id
 ),
 e AS (
-    SELECT user_id, COUNT(*) AS u_expo_cnt
-    FROM feature_exposures
+    SELECT user_id, SUM(expo_cnt) AS u_expo_cnt
+    FROM feature_exposure_tiles
     GROUP BY user_id
 ),
 ids AS (
@@ -55,12 +61,13 @@ SELECT
     COALESCE(e.u_expo_cnt, 0) AS u_expo_cnt,
     CASE WHEN COALESCE(e.u_expo_cnt, 0) = 0 THEN 0.0
          ELSE CAST(COALESCE(w.u_watch_cnt, 0) AS DOUBLE) / e.u_expo_cnt END AS u_ctr,
-    w.u_last_anchors,
+    l.u_last_anchors,
     u.gender AS u_gender,
     u.age AS u_age,
     u.city AS u_city
 FROM ids
 LEFT JOIN w ON w.user_id = ids.user_id
+LEFT JOIN l ON l.user_id = ids.user_id
 LEFT JOIN i ON i.user_id = ids.user_id
 LEFT JOIN e ON e.user_id = ids.user_id
 LEFT JOIN users u ON u.user_id = ids.user_id

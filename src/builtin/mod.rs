@@ -6,6 +6,7 @@
 
 mod als;
 mod quality;
+mod tiles;
 pub mod train;
 pub mod training_set;
 

@@ -1,6 +1,7 @@
-//! The `training_set` job: builds the profiles and samples (the SQL jobs `profiles` and
-//! `samples`) of each label day E-M+1..E that is missing or stale, then writes the training
-//! set's manifest (`doc::training_set`) with per-day counts and per-feature coverage.
+//! The `training_set` job: builds the daily tiles of the input days its profile windows
+//! cover (`tiles`), then the profiles and samples (the SQL jobs `profiles` and `samples`) of
+//! each label day E-M+1..E that is missing or stale, then writes the training set's manifest
+//! (`doc::training_set`) with per-day counts and per-feature coverage.
 
 use anyhow::{Context, Result, bail};
 use chrono::{Days, NaiveDate, Utc};
@@ -21,6 +22,8 @@ use crate::storage::{Storage, committed};
 use crate::version::LIVEREC_VERSION;
 use crate::writer::read_manifest;
 
+use super::tiles;
+
 /// The training set's own parameters (the rest is passed on to `profiles` and `samples`).
 #[derive(Deserialize)]
 struct Settings {
@@ -40,7 +43,7 @@ fn pass_through(job: &JobSpec, params: &Params) -> Vec<(String, String)> {
 }
 
 /// Whether a committed partition was built with the same values of the parameters it records.
-async fn up_to_date(
+pub(super) async fn up_to_date(
     table: &Storage,
     day: NaiveDate,
     wanted: &[(String, String)],
@@ -180,11 +183,25 @@ pub async fn ensure_label_day(
     };
     let profile_args = only(&JobSpec::load("profiles")?);
     let sample_args = only(&JobSpec::load("samples")?);
-    Ok(
+    let tile_days = tiles::window_days(&[day], profile_days(&profile_args)?)?;
+    let mut outputs = tiles::ensure_tiles(req, &tile_days, &profile_args, force).await?;
+    outputs.extend(
         build_label_day(req, day, &profile_args, &sample_args, force)
             .await?
             .unwrap_or_default(),
-    )
+    );
+    Ok(outputs)
+}
+
+/// N, the profile window of these (bound) profile parameters.
+fn profile_days(profile_args: &[(String, String)]) -> Result<u64> {
+    let spec = JobSpec::load("profiles")?;
+    let bound = params::bind(&spec.params, profile_args)?;
+    bound
+        .get("profile_days")
+        .and_then(|v| v.as_int())
+        .map(|n| n as u64)
+        .context("profiles declares profile_days")
 }
 
 /// Columns of the samples that are not features.
@@ -200,6 +217,8 @@ pub async fn run(req: &RunRequest, params: &Params) -> Result<RunReport> {
     let output = Storage::open(req.output.clone())?;
 
     let (present, missing) = available_days(&input, &label_days, &settings, end).await?;
+    let tile_days = tiles::window_days(&present, profile_days(&profile_args)?)?;
+    let mut outputs = tiles::ensure_tiles(req, &tile_days, &profile_args, settings.force).await?;
     let parallel = (settings.parallel_days.max(1) as usize).min(present.len().max(1));
     let builds = build_label_days(
         req,
@@ -211,7 +230,6 @@ pub async fn run(req: &RunRequest, params: &Params) -> Result<RunReport> {
     )
     .await?;
     let mut days = Vec::new();
-    let mut outputs = Vec::new();
     for (day, built) in present.iter().zip(builds) {
         let status = if built.is_some() {
             DayStatus::Built

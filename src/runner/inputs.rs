@@ -118,7 +118,7 @@ async fn register(
     let mut window = list_window(&table, spec, req.date, params).await?;
     let footers = read_footers(&window.days).await?;
     let schema = checked_schema(spec, &table, contract, &window, &footers)?;
-    if contract.is_some() {
+    if contract.is_some() || spec.empty_is_missing {
         drop_empty_days(&mut window, &footers);
     }
     choose_days(spec, &table, &mut window, max_missing)?;
@@ -399,7 +399,12 @@ pub async fn check_lineage(
                 );
             }
         }
-        for (name, value) in params {
+        // The day and the window's tolerance of missing days belong to each run, not to
+        // what the rows mean (a tile of an earlier day has its own).
+        let shared = params
+            .iter()
+            .filter(|(name, _)| !matches!(name.as_str(), "date" | "max_missing_days"));
+        for (name, value) in shared {
             if let Some(theirs) = manifest.params.get(name) {
                 let ours = serde_json::to_value(value)?;
                 if *theirs != ours {

@@ -149,6 +149,7 @@ pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
 /// The tables of the daily workflow's outputs.
 pub const DAILY_TABLES: &[&str] = &[
     "heat",
+    "tile_watches",
     "user_profile",
     "samples",
     "exposure_samples",

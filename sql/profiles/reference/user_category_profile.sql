@@ -1,0 +1,17 @@
+-- user_category_profile/dt=$date: each user's watch time per anchor category in the
+-- $profile_days days before $date, and its share of the user's total (the cross feature).
+-- Sums are of whole milliseconds (exact), so the share is bit-identical across runs.
+WITH c AS (
+    SELECT user_id, category, SUM(duration_ms) AS uc_watch_ms
+    FROM feature_watches
+    GROUP BY user_id, category
+)
+SELECT
+    user_id,
+    category,
+    CAST(uc_watch_ms AS DOUBLE) / 1000.0 AS uc_watch_s,
+    CASE WHEN SUM(uc_watch_ms) OVER (PARTITION BY user_id) > 0
+         THEN CAST(uc_watch_ms AS DOUBLE) / CAST(SUM(uc_watch_ms) OVER (PARTITION BY user_id) AS DOUBLE)
+         ELSE 0.0 END AS uc_share
+FROM c
+ORDER BY user_id, category

@@ -1,0 +1,67 @@
+-- user_profile/dt=$date: per-user features from the $profile_days days before $date.
+-- Every user of the latest snapshot appears, active or not; counts are 0 without data.
+WITH w AS (
+    SELECT
+        user_id,
+        CAST(SUM(duration_ms) AS DOUBLE) / 1000.0 AS u_watch_s,
+        COUNT(*) AS u_watch_cnt,
+        -- Days counted as integers ($date - dt): DataFusion counts distinct integers in one
+        -- vectorised hash set, distinct dates group by group (docs/benchmarks.md).
+        COUNT(DISTINCT $date - dt) AS u_active_days,
+        SUM(CASE WHEN duration_s >= $long_watch_s THEN 1 ELSE 0 END) AS u_long_watch_cnt,
+        SUM(CASE WHEN duration_s < $bounce_s THEN 1 ELSE 0 END) AS u_bounce_cnt,
+        COUNT(DISTINCT anchor_id) AS u_distinct_anchors,
+        (date_part('epoch', $day_start) - date_part('epoch', MAX(ts))) / 3600.0 AS u_hours_since_last_watch,
+        -- latest_k (udfs/) = array_slice(array_agg(anchor_id ORDER BY ts DESC, anchor_id), 1, k)
+        latest_k(anchor_id, ts, $last_k) AS u_last_anchors
+    FROM feature_watches
+    GROUP BY user_id
+),
+i AS (
+    SELECT
+        user_id,
+        CAST(SUM(CASE WHEN kind = 'gift' THEN value_milli ELSE 0 END) AS DOUBLE) / 1000.0 AS u_gift_value,
+        SUM(CASE WHEN kind = 'gift' THEN 1 ELSE 0 END) AS u_gift_cnt,
+        SUM(CASE WHEN kind = 'comment' THEN 1 ELSE 0 END) AS u_comment_cnt,
+        SUM(CASE WHEN kind = 'follow' THEN 1 ELSE 0 END) AS u_follow_cnt
+    FROM feature_interactions
+    GROUP BY user_id
+),
+e AS (
+    SELECT user_id, COUNT(*) AS u_expo_cnt
+    FROM feature_exposures
+    GROUP BY user_id
+),
+ids AS (
+    SELECT user_id FROM users
+    UNION SELECT user_id FROM w
+    UNION SELECT user_id FROM i
+    UNION SELECT user_id FROM e
+)
+SELECT
+    ids.user_id,
+    COALESCE(w.u_watch_s, 0.0) AS u_watch_s,
+    COALESCE(w.u_watch_cnt, 0) AS u_watch_cnt,
+    COALESCE(w.u_active_days, 0) AS u_active_days,
+    COALESCE(w.u_long_watch_cnt, 0) AS u_long_watch_cnt,
+    CASE WHEN COALESCE(w.u_watch_cnt, 0) = 0 THEN 0.0
+         ELSE CAST(w.u_bounce_cnt AS DOUBLE) / w.u_watch_cnt END AS u_bounce_rate,
+    COALESCE(w.u_distinct_anchors, 0) AS u_distinct_anchors,
+    COALESCE(w.u_hours_since_last_watch, 24.0 * $profile_days) AS u_hours_since_last_watch,
+    COALESCE(i.u_gift_value, 0.0) AS u_gift_value,
+    COALESCE(i.u_gift_cnt, 0) AS u_gift_cnt,
+    COALESCE(i.u_comment_cnt, 0) AS u_comment_cnt,
+    COALESCE(i.u_follow_cnt, 0) AS u_follow_cnt,
+    COALESCE(e.u_expo_cnt, 0) AS u_expo_cnt,
+    CASE WHEN COALESCE(e.u_expo_cnt, 0) = 0 THEN 0.0
+         ELSE CAST(COALESCE(w.u_watch_cnt, 0) AS DOUBLE) / e.u_expo_cnt END AS u_ctr,
+    w.u_last_anchors,
+    u.gender AS u_gender,
+    u.age AS u_age,
+    u.city AS u_city
+FROM ids
+LEFT JOIN w ON w.user_id = ids.user_id
+LEFT JOIN i ON i.user_id = ids.user_id
+LEFT JOIN e ON e.user_id = ids.user_id
+LEFT JOIN users u ON u.user_id = ids.user_id
+ORDER BY ids.user_id

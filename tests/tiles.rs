@@ -1,0 +1,234 @@
+//! Daily tiles: profiles merged from tiles equal the reference profiles computed from the raw
+//! days (`profiles_reference`, sql/profiles/reference/) row for row — on data with
+//! quarantined rows, events filed late or early within the tolerance, and a missing input
+//! day; a wrong merge rule (a sum where a distinct count belongs) is caught by the same
+//! comparison; a daily run builds one new tile day; a rewritten input day rebuilds its tiles.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use common::dirty::{Watch, day_start, read_watches, write_watches};
+use common::*;
+
+const PROFILE_TABLES: &[&str] = &[
+    "user_profile",
+    "anchor_profile",
+    "user_anchor_profile",
+    "user_category_profile",
+];
+const LAST: &str = "2026-01-12";
+const LABEL_DAYS: [&str; 3] = ["2026-01-10", "2026-01-11", "2026-01-12"];
+
+/// Generated days 01-01 .. 01-13 with dirt: null and negative rows (quarantined), watches
+/// filed in the partition before or after their ts day (tolerated: 20 minutes outside), and
+/// no watches at all on 01-06.
+fn dirty_input(dir: &Path) -> PathBuf {
+    let input = dir.join("in");
+    generate(&input, 13, 4000, 150, 31);
+    for day in [4_i64, 8, 10] {
+        let part = input.join(format!("watches/dt=2026-01-{day:02}"));
+        let rows = read_watches(&part);
+        let mut extra: Vec<Watch> = Vec::new();
+        for (i, w) in rows.iter().take(24).enumerate() {
+            let mut w = w.clone();
+            match i % 4 {
+                0 => w.user_id = None,
+                1 => w.duration_s = Some(-5.0),
+                // Filed late: the next day's first 20 minutes.
+                2 => w.ts = Some(day_start(day + 1) + 20 * 60_000_000),
+                // Filed early: the previous day's last 20 minutes.
+                _ => w.ts = Some(day_start(day) - 20 * 60_000_000),
+            }
+            extra.push(w);
+        }
+        write_watches(&part.join("dirt.parquet"), &extra);
+    }
+    // A watch of the last label day filed into the day before it (tolerated): the tiles of
+    // 01-11 hold it with ts_day 01-12, which profiles of 01-12 must leave out.
+    let part = input.join("watches/dt=2026-01-11");
+    let mut late = read_watches(&part)[0].clone();
+    late.ts = Some(day_start(12) + 10 * 60_000_000);
+    late.duration_s = Some(5000.0);
+    write_watches(&part.join("late.parquet"), &[late]);
+    std::fs::remove_dir_all(input.join("watches/dt=2026-01-06")).unwrap();
+    input
+}
+
+fn training_set(input: &Path, output: &Path, date: &str, extra: &[&str]) -> serde_json::Value {
+    let report = output.with_extension("report.json");
+    let (i, o, r) = (s(input), s(output), s(&report));
+    let mut args = vec!["run", "training_set", "--date", date, "--input", &i];
+    args.extend(["--output", &o, "--report-json", &r]);
+    args.extend(["--set", "label_days=3", "--set", "profile_days=5"]);
+    args.extend(["--set", "max_missing_days=1"]);
+    args.extend(extra);
+    run_ok(&args);
+    serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap()
+}
+
+fn reference(input: &Path, output: &Path, home: Option<&Path>) {
+    for day in LABEL_DAYS {
+        let mut cmd = liverec();
+        if let Some(home) = home {
+            cmd.env("LIVEREC_HOME", home);
+        }
+        output_ok(cmd.args([
+            "run",
+            "profiles_reference",
+            "--date",
+            day,
+            "--input",
+            &s(input),
+            "--output",
+            &s(output),
+            "--set",
+            "profile_days=5",
+            "--set",
+            "max_missing_days=1",
+        ]));
+    }
+}
+
+/// Tile days a run's report says it wrote, per tile table.
+fn tiles_written(report: &serde_json::Value) -> HashMap<String, usize> {
+    let mut out = HashMap::new();
+    for o in report["outputs"].as_array().unwrap() {
+        let table = o["table"].as_str().unwrap();
+        if table.starts_with("tile_") {
+            *out.entry(table.to_string()).or_default() += 1;
+        }
+    }
+    out
+}
+
+#[test]
+fn profiles_from_tiles_equal_the_reference_and_each_day_is_tiled_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = dirty_input(tmp.path());
+    let (tiled, raw) = (tmp.path().join("tiled"), tmp.path().join("raw"));
+    let report = training_set(&input, &tiled, LAST, &[]);
+    // Windows 01-05 .. 01-11: seven tile days, each built once for three label days.
+    assert_eq!(tiles_written(&report)["tile_watches"], 7, "{report}");
+    reference(&input, &raw, None);
+    let (a, b) = (
+        all_rows(&tiled, PROFILE_TABLES),
+        all_rows(&raw, PROFILE_TABLES),
+    );
+    for ((table, x), (_, y)) in a.iter().zip(&b) {
+        assert!(x.len() > 100, "{table}: {} rows", x.len());
+        assert_eq!(x, y, "{table} differs from the reference");
+    }
+    // The dirt was there: quarantined rows, a missing day, late rows left out.
+    let m = manifest(&tiled.join("user_profile/dt=2026-01-12"));
+    assert!(
+        m["checks"]["leakage.future_rows_excluded"]
+            .as_i64()
+            .unwrap()
+            >= 1
+    );
+    assert!(m["checks"]["leakage.misfiled_rows"].as_i64().unwrap() >= 12);
+    let m = manifest(&tiled.join("user_profile/dt=2026-01-10"));
+    let tiles = m["inputs"].as_array().unwrap();
+    let watches = tiles.iter().find(|i| i["table"] == "tile_watches").unwrap();
+    // The day without watches has an empty watch tile, which counts as a missing day.
+    assert_eq!(watches["empty"], serde_json::json!(["2026-01-06"]), "{m}");
+    // Pairs are watched on several days, so a per-day count summed over the window would
+    // not be the distinct count.
+    let mut days_per_pair: HashMap<(i64, i64), usize> = HashMap::new();
+    for b in read_dir(&tiled.join("tile_watches/dt=2026-01-07"))
+        .into_iter()
+        .chain(read_dir(&tiled.join("tile_watches/dt=2026-01-08")))
+    {
+        let (u, an) = (col_i64(&b, "user_id"), col_i64(&b, "anchor_id"));
+        for r in 0..b.num_rows() {
+            *days_per_pair.entry((u[r], an[r])).or_default() += 1;
+        }
+    }
+    assert!(days_per_pair.values().filter(|n| **n > 1).count() > 50);
+
+    // The next day: one new tile day, the others reused.
+    let report = training_set(&input, &tiled, "2026-01-13", &[]);
+    assert_eq!(tiles_written(&report)["tile_watches"], 1, "{report}");
+    // An input day rewritten (late data) rebuilds that day's tiles only.
+    let run_of =
+        |day: &str| manifest(&tiled.join(format!("tile_watches/dt={day}")))["run_id"].clone();
+    let (before_08, before_09) = (run_of("2026-01-08"), run_of("2026-01-09"));
+    let part = input.join("watches/dt=2026-01-09");
+    let mut more = read_watches(&part)[..5].to_vec();
+    for w in &mut more {
+        w.duration_s = Some(77.0);
+    }
+    write_watches(&part.join("late-arrival.parquet"), &more);
+    let report = training_set(&input, &tiled, "2026-01-13", &[]);
+    assert_eq!(tiles_written(&report)["tile_watches"], 1, "{report}");
+    assert_eq!(run_of("2026-01-08"), before_08);
+    assert_ne!(run_of("2026-01-09"), before_09);
+}
+
+#[test]
+fn a_wrong_merge_rule_is_caught_by_the_reference_comparison() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = dirty_input(tmp.path());
+    // A copy of the project whose merged viewer count adds the tiles up instead of counting
+    // distinct users.
+    let home = tmp.path().join("home");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    copy_project(root, &home);
+    let q = home.join("sql/profiles/anchor_profile.sql");
+    let text = std::fs::read_to_string(&q).unwrap();
+    let wrong = text.replace(
+        "COUNT(DISTINCT user_id) AS a_viewers",
+        "COUNT(user_id) AS a_viewers",
+    );
+    assert_ne!(text, wrong);
+    std::fs::write(&q, wrong).unwrap();
+    let (tiled, raw) = (tmp.path().join("tiled"), tmp.path().join("raw"));
+    let (i, o) = (s(&input), s(&tiled));
+    output_ok(liverec().env("LIVEREC_HOME", &home).args([
+        "run",
+        "training_set",
+        "--date",
+        LAST,
+        "--input",
+        &i,
+        "--output",
+        &o,
+        "--set",
+        "label_days=3",
+        "--set",
+        "profile_days=5",
+        "--set",
+        "max_missing_days=1",
+    ]));
+    reference(&input, &raw, Some(&home));
+    let (a, b) = (
+        all_rows(&tiled, &["anchor_profile"]),
+        all_rows(&raw, &["anchor_profile"]),
+    );
+    assert_ne!(a, b, "a summed viewer count went unnoticed");
+    let (a, b) = (
+        all_rows(&tiled, &["user_profile"]),
+        all_rows(&raw, &["user_profile"]),
+    );
+    assert_eq!(a, b, "the other tables still agree");
+}
+
+/// The project files (`jobs/`, `sql/`, `workflows/`) under `home`.
+fn copy_project(root: &Path, home: &Path) {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                copy(&p, &to.join(p.file_name().unwrap()));
+            } else {
+                std::fs::copy(&p, to.join(p.file_name().unwrap())).unwrap();
+            }
+        }
+    }
+    for dir in ["jobs", "sql", "workflows"] {
+        copy(&root.join(dir), &home.join(dir));
+    }
+}
