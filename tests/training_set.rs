@@ -819,7 +819,7 @@ fn label_days_built_in_parallel_equal_one_at_a_time_and_a_failed_tile_day_commit
         err.contains("exposures") && err.contains("2026-01-05") && err.contains("tiles"),
         "{err}"
     );
-    for table in ["tile_watches", "tile_exposures"] {
+    for table in ["tile_watches", "tile_user_exposures"] {
         assert!(!fresh.join(format!("{table}/dt=2026-01-05")).exists());
     }
     for table in ["samples", "exposure_samples", "user_profile"] {

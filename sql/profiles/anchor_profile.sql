@@ -26,7 +26,7 @@ i AS (
 ),
 e AS (
     SELECT anchor_id, SUM(expo_cnt) AS a_expo_cnt
-    FROM feature_exposure_tiles
+    FROM feature_anchor_exposures
     GROUP BY anchor_id
 ),
 ids AS (

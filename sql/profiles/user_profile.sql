@@ -35,7 +35,7 @@ i AS (
 ),
 e AS (
     SELECT user_id, SUM(expo_cnt) AS u_expo_cnt
-    FROM feature_exposure_tiles
+    FROM feature_user_exposures
     GROUP BY user_id
 ),
 ids AS (

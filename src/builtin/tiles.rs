@@ -22,7 +22,8 @@ const TILE_TABLES: &[&str] = &[
     "tile_watches",
     "tile_last_watches",
     "tile_interactions",
-    "tile_exposures",
+    "tile_user_exposures",
+    "tile_anchor_exposures",
 ];
 
 /// The input tables the tiles summarize.

@@ -1,0 +1,4 @@
+-- Per-anchor exposure tiles of exposures before $date (see watch_tiles_before.sql).
+SELECT *
+FROM tile_anchor_exposures
+WHERE ts_day < $date

@@ -1,4 +1,0 @@
--- Exposure tiles of exposures before $date (see watch_tiles_before.sql).
-SELECT *
-FROM tile_exposures
-WHERE ts_day < $date
