@@ -147,7 +147,11 @@ def itemcf(con, root, out, day, window=14):
         table(con, t, root, t, lo, day)
     table(con, "anchors", root, "anchors", lo, day, latest=True)
     table(con, "heat", out, "heat", day, day)
-    con.execute(f"CREATE OR REPLACE TABLE likes AS {bind(sql_file('itemcf/likes.sql'), p)}")
+    # The raw-row likes (liverec sums its daily watch tiles to the same values).
+    con.execute(f"CREATE OR REPLACE TABLE likes AS {bind(sql_file('itemcf/reference/likes.sql'), p)}")
+    # candidates.sql counts watch days per pair, which liverec reads from its tiles: the raw
+    # watches have the same (user, anchor, dt) keys.
+    con.execute("CREATE OR REPLACE VIEW tile_watches AS SELECT user_id, anchor_id, dt FROM watches")
     # The plain-SQL definition of what liverec computes with its item_neighbours UDAF.
     con.execute(f"CREATE OR REPLACE TABLE sim AS {bind(sql_file('itemcf/reference/sim.sql'), p)}")
     rows = write(con, bind(sql_file("itemcf/sim_output.sql"), p), out, "itemcf_sim", day)

@@ -6,7 +6,7 @@ liverec's item-CF uses, compared with liverec's itemcf_sim for the same day.
 Usage: bench/itemcf_implicit.py INPUT_ROOT LIVEREC_OUTPUT_ROOT DAY [--window 14] [--k 50]
 
 The likes (user watched the anchor >= 30 s in total over the window) are computed with
-liverec's own sql/itemcf/likes.sql in DuckDB, then timed separately from the similarity;
+liverec's raw-row sql/itemcf/reference/likes.sql in DuckDB, then timed separately from the similarity;
 implicit's time is building the sparse matrix from them plus its fit (liverec's comparable
 figure is the `materialized sql/itemcf/neighbours.sql` line of its run log).
 Run liverec with `--set min_cooccurrence=1`: implicit keeps pairs seen once. Neighbour
@@ -35,7 +35,7 @@ def main():
     p = dict(day_params(day, 7), like_threshold_s=30.0, max_items_per_user=0, iuf=False,
              half_life_days=0.0)
     t0 = time.perf_counter()
-    likes = con.execute(f"SELECT user_id, anchor_id FROM ({bind(sql_file('itemcf/likes.sql'), p)})").fetchnumpy()
+    likes = con.execute(f"SELECT user_id, anchor_id FROM ({bind(sql_file('itemcf/reference/likes.sql'), p)})").fetchnumpy()
     likes_s = time.perf_counter() - t0
     # implicit's similarity from the same likes: the sparse user x item matrix, then its fit.
     t0 = time.perf_counter()

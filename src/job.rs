@@ -85,6 +85,10 @@ pub struct InputSpec {
     /// tiles of a missing or empty input day), as empty input partitions always do.
     #[serde(default)]
     pub empty_is_missing: bool,
+    /// For liverec's own daily tables: the one-day SQL job that writes them from the logs
+    /// (`tiles`); days of the window without a current partition are built first.
+    #[serde(default)]
+    pub build_with: Option<String>,
 }
 
 fn yes() -> bool {

@@ -2,7 +2,9 @@
 //! days (`profiles_reference`, sql/profiles/reference/) row for row — on data with
 //! quarantined rows, events filed late or early within the tolerance, and a missing input
 //! day; a wrong merge rule (a sum where a distinct count belongs) is caught by the same
-//! comparison; a daily run builds one new tile day; a rewritten input day rebuilds its tiles.
+//! comparison; item-CF's likes summed from tiles equal the raw-row likes; a daily run builds
+//! one new tile day; a rewritten input day rebuilds its tiles; a job reading tiles builds the
+//! days it lacks.
 
 mod common;
 
@@ -165,6 +167,70 @@ fn profiles_from_tiles_equal_the_reference_and_each_day_is_tiled_once() {
     assert_eq!(tiles_written(&report)["tile_watches"], 1, "{report}");
     assert_eq!(run_of("2026-01-08"), before_08);
     assert_ne!(run_of("2026-01-09"), before_09);
+}
+
+#[test]
+fn likes_and_standalone_profiles_from_tiles_equal_their_references() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = dirty_input(tmp.path());
+    let (tiled, raw) = (tmp.path().join("tiled"), tmp.path().join("raw"));
+    let (i, t, r) = (s(&input), s(&tiled), s(&raw));
+    // Item-CF's likes (as als_likes writes them) from tiles the job builds on demand, and
+    // from the raw watches; the window has quarantined, late and early rows.
+    let set = ["--set", "window_days=6", "--set", "like_threshold_s=20"];
+    let mut args = vec![
+        "run",
+        "als_likes",
+        "--date",
+        LAST,
+        "--input",
+        &i,
+        "--output",
+        &t,
+    ];
+    args.extend(set);
+    run_ok(&args);
+    let mut args = vec!["run", "likes_reference", "--date", LAST, "--input", &i];
+    args.extend(["--output", &r]);
+    args.extend(set);
+    run_ok(&args);
+    let (a, b) = (
+        all_rows(&tiled, &["als_likes"]),
+        all_rows(&raw, &["likes_reference"]),
+    );
+    assert!(a[0].1.len() > 1000, "{} likes", a[0].1.len());
+    assert_eq!(
+        a[0].1, b[0].1,
+        "likes from tiles differ from the raw-row likes"
+    );
+    // Six tile days were built for it, by the tiles job.
+    let built = std::fs::read_dir(tiled.join("tile_watches"))
+        .unwrap()
+        .count();
+    assert_eq!(built, 6);
+
+    // `profiles` on its own builds the tile days its window still lacks.
+    let mut args = vec![
+        "run", "profiles", "--date", LAST, "--input", &i, "--output", &t,
+    ];
+    args.extend(["--set", "profile_days=5"]);
+    run_ok(&args);
+    reference(&input, &raw, None);
+    let (a, b) = (
+        all_rows(&tiled, &["user_profile", "user_anchor_profile"]),
+        all_rows(&raw, &["user_profile", "user_anchor_profile"]),
+    );
+    let keep = |rows: &[String]| -> Vec<String> {
+        let day = format!("dt={LAST}|");
+        rows.iter()
+            .filter(|r| r.starts_with(&day))
+            .cloned()
+            .collect()
+    };
+    for ((table, x), (_, y)) in a.iter().zip(&b) {
+        assert!(!keep(x).is_empty(), "{table}");
+        assert_eq!(keep(x), keep(y), "{table}");
+    }
 }
 
 #[test]

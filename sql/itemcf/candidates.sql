@@ -17,7 +17,7 @@ watch_days AS (
     -- Days counted as integers ($date - dt): DataFusion counts distinct integers in one
     -- vectorised hash set, distinct dates group by group (docs/benchmarks.md).
     SELECT user_id, anchor_id, COUNT(DISTINCT $date - dt) AS days
-    FROM watches
+    FROM tile_watches
     GROUP BY user_id, anchor_id
 ),
 follow AS (

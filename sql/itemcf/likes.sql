@@ -1,7 +1,8 @@
 -- Who likes whom over the window $date-(window_days-1) .. $date: a user likes an anchor when
--- their total watch time in the window is at least $like_threshold_s (summed in whole
--- milliseconds, so it does not depend on row order). With $max_items_per_user > 0 only the
--- user's most-watched anchors are kept (heavy-user cap).
+-- their total watch time in the window is at least $like_threshold_s — summed from the daily
+-- watch tiles (tiles/tile_watches.sql: whole milliseconds per user, anchor and day, so the
+-- sum does not depend on row order and equals the sum over the raw watches; tests/tiles.rs).
+-- With $max_items_per_user > 0 only the user's most-watched anchors are kept (heavy-user cap).
 -- Each like has a weight x = sqrt(iuf) * decay (1 unless the options are on):
 --   iuf   = 1 / ln(1 + likes of the user)              when $iuf
 --   decay = 0.5 ^ (days from the last watch to $date / $half_life_days)  when $half_life_days > 0
@@ -10,13 +11,12 @@ WITH totals AS (
     SELECT
         user_id,
         anchor_id,
-        SUM(CAST(ROUND(duration_s * 1000.0) AS BIGINT)) AS watch_ms,
+        SUM(watch_ms) AS watch_ms,
         -- Days counted as integers ($date - dt): DataFusion counts distinct integers in one
         -- vectorised hash set, distinct dates group by group (docs/benchmarks.md).
         COUNT(DISTINCT $date - dt) AS watch_days,
         MAX(dt) AS last_dt
-    FROM watches
-    WHERE duration_s >= 0
+    FROM tile_watches
     GROUP BY user_id, anchor_id
 ),
 liked AS (

@@ -17,7 +17,7 @@ use crate::engine::{self, EngineOptions};
 use crate::job::JobSpec;
 use crate::layout;
 use crate::params::{self, Params};
-use crate::runner::{self, OutputReport, RunReport, RunRequest};
+use crate::runner::{self, OutputReport, RunReport, RunRequest, built_with};
 use crate::storage::{Storage, committed};
 use crate::version::LIVEREC_VERSION;
 use crate::writer::read_manifest;
@@ -42,25 +42,6 @@ fn pass_through(job: &JobSpec, params: &Params) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Whether a committed partition was built with the same values of the parameters it records.
-pub(super) async fn up_to_date(
-    table: &Storage,
-    day: NaiveDate,
-    wanted: &[(String, String)],
-    job: &JobSpec,
-) -> Result<bool> {
-    let Some(manifest) = read_manifest(table, day).await? else {
-        return Ok(false);
-    };
-    for (k, text) in wanted {
-        let value = job.params[k].parse_text(k, text)?;
-        if manifest.params.get(k) != Some(&serde_json::to_value(&value)?) {
-            return Ok(false);
-        }
-    }
-    Ok(true)
-}
-
 /// Runs `profiles` and `samples` for one label day unless both are committed with the same
 /// parameters (or `force`). Returns what was written, or None when reused.
 async fn build_label_day(
@@ -74,9 +55,9 @@ async fn build_label_day(
     let samples = JobSpec::load("samples")?;
     let output = Storage::open(req.output.clone())?;
     let reuse = !force
-        && up_to_date(&output.at("samples"), day, sample_args, &samples).await?
-        && up_to_date(&output.at("exposure_samples"), day, sample_args, &samples).await?
-        && up_to_date(&output.at("user_profile"), day, profile_args, &profiles).await?;
+        && built_with(&output.at("samples"), day, sample_args, &samples).await?
+        && built_with(&output.at("exposure_samples"), day, sample_args, &samples).await?
+        && built_with(&output.at("user_profile"), day, profile_args, &profiles).await?;
     if reuse {
         return Ok(None);
     }

@@ -4,6 +4,7 @@
 //! checks, and commits each output partition atomically with its manifest. Builtin jobs
 //! (`builtin`) are dispatched by `dispatch`, above this module.
 
+mod derived;
 mod inputs;
 mod steps;
 
@@ -24,6 +25,7 @@ use crate::query;
 use crate::storage::{Location, Storage, committed};
 use crate::version::LIVEREC_VERSION;
 
+pub use derived::{built_with, ensure_days};
 pub use inputs::check_lineage;
 use steps::Staged;
 
@@ -127,6 +129,7 @@ pub async fn run_sql_job(req: &RunRequest, params: &Params) -> Result<RunReport>
     let run_id = committed::new_run_id();
     tracing::info!(job = %job.name, date = %req.date, run_id = %run_id, "starting");
     inputs::check_windows_before_date(job, params)?;
+    let derived = derived::ensure_for(req, params).await?;
     let session = open_session(req).await?;
     let inputs = inputs::register_all(&session, req, params, settings.max_missing_days()).await?;
 
@@ -168,7 +171,7 @@ pub async fn run_sql_job(req: &RunRequest, params: &Params) -> Result<RunReport>
         job: job.name.clone(),
         date: req.date,
         run_id,
-        outputs,
+        outputs: derived.into_iter().chain(outputs).collect(),
         inputs,
         checks,
         printed,

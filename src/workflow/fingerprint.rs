@@ -189,18 +189,30 @@ fn windows(
     }
 }
 
-/// The windows of a job's declared inputs from the platform's logs.
+/// The windows of a job's declared inputs from the platform's logs, and of the logs its
+/// derived inputs (`build_with`, the daily tiles) are built from.
 fn declared_windows(
     spec: &JobSpec,
     day: NaiveDate,
     overrides: &[(String, String)],
 ) -> Result<Vec<(String, NaiveDate, NaiveDate)>> {
     let params = crate::params::bind(&spec.params, overrides)?;
+    let shift = |o: i64| day + chrono::Duration::days(o);
     let mut out = Vec::new();
-    for input in spec.inputs.iter().filter(|i| i.from == Root::Input) {
+    for input in &spec.inputs {
         let (lo, hi) = input.window(&params)?;
-        let shift = |o: i64| day + chrono::Duration::days(o);
-        out.push((input.table.clone(), shift(lo), shift(hi)));
+        match (input.from, &input.build_with) {
+            (Root::Input, _) => out.push((input.table.clone(), shift(lo), shift(hi))),
+            (Root::Output, Some(job)) => {
+                // A one-day job per day of the window: its inputs over the whole window.
+                for source in JobSpec::load(job)?.inputs {
+                    if source.from == Root::Input && !out.iter().any(|w| w.0 == source.table) {
+                        out.push((source.table, shift(lo), shift(hi)));
+                    }
+                }
+            }
+            (Root::Output, None) => {}
+        }
     }
     Ok(out)
 }

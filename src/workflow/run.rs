@@ -338,8 +338,7 @@ async fn run_tasks(
             for &i in order {
                 let t = &spec.tasks[i];
                 let ready = st.task(&t.name).status == Status::Pending
-                    && t.after
-                        .iter()
+                    && t.waits_on()
                         .all(|d| matches!(st.task(d).status, Status::Succeeded | Status::Skipped));
                 if !ready || running.len() >= spec.max_parallel {
                     continue;

@@ -45,6 +45,10 @@ pub struct TaskSpec {
     pub job: String,
     #[serde(default)]
     pub after: Vec<String>,
+    /// Tasks that must end first only for ordering (they write what this task could write
+    /// too, such as tile days): not inputs, so not part of the fingerprint.
+    #[serde(default)]
+    pub wait_for: Vec<String>,
     /// The task's day relative to the workflow's date.
     #[serde(default)]
     pub day_offset: i64,
@@ -54,6 +58,11 @@ pub struct TaskSpec {
 }
 
 impl TaskSpec {
+    /// Every task that must end before this one starts.
+    pub fn waits_on(&self) -> impl Iterator<Item = &String> {
+        self.after.iter().chain(&self.wait_for)
+    }
+
     /// `key=value` overrides as the runner takes them.
     pub fn overrides(&self) -> Vec<(String, String)> {
         self.set
@@ -98,7 +107,7 @@ impl WorkflowSpec {
                 .with_context(|| format!("task `{}`: `set`", t.name))?;
         }
         for t in &self.tasks {
-            for d in &t.after {
+            for d in t.waits_on() {
                 if !names.contains(d.as_str()) {
                     bail!("task `{}` runs after unknown task `{d}`", t.name);
                 }
@@ -114,7 +123,7 @@ impl WorkflowSpec {
         while order.len() < self.tasks.len() {
             let before = order.len();
             for (i, t) in self.tasks.iter().enumerate() {
-                if !placed.contains(&t.name) && t.after.iter().all(|d| placed.contains(d)) {
+                if !placed.contains(&t.name) && t.waits_on().all(|d| placed.contains(d)) {
                     placed.insert(t.name.clone());
                     order.push(i);
                 }
@@ -143,6 +152,9 @@ mod tests {
         assert!(pos("validate") < pos("training_set"));
         assert!(pos("training_set") < pos("train_gbdt"));
         assert!(pos("heat") < pos("itemcf"));
+        // Ordering-only waits: the tile-building tasks run one after another.
+        assert!(pos("training_set") < pos("itemcf"));
+        assert!(pos("itemcf") < pos("itemcf_previous_day"));
     }
 
     #[test]
@@ -165,6 +177,9 @@ after=["a"]"#;
         let unknown =
             "name=\"w\"\ndescription=\"\"\n[[tasks]]\nname=\"a\"\njob=\"heat\"\nafter=[\"x\"]";
         assert!(format!("{:#}", parse(unknown).unwrap_err()).contains("unknown task"));
+        let waits =
+            "name=\"w\"\ndescription=\"\"\n[[tasks]]\nname=\"a\"\njob=\"heat\"\nwait_for=[\"x\"]";
+        assert!(format!("{:#}", parse(waits).unwrap_err()).contains("unknown task"));
         let bad = "name=\"w\"\ndescription=\"\"\n[[tasks]]\nname=\"a\"\njob=\"heat\"\nset={nope=1}";
         assert!(format!("{:#}", parse(bad).unwrap_err()).contains("unknown parameter"));
     }

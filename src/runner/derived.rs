@@ -1,0 +1,150 @@
+//! Derived daily inputs. An input declared with `build_with = "<job>"` is a table liverec
+//! writes one day at a time from the platform's logs (the daily tiles); before a job reads it,
+//! each day of its window without a current partition is built by that job. A day is current
+//! when every output of the build job is committed for it with the same values of the
+//! parameters passed on and after the newest file of its input days was written, so a
+//! rewritten input day (late data) is rebuilt and every other day is read as it is. Days
+//! without any input are left alone (the reader counts them missing).
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::{OutputReport, RunRequest};
+use crate::job::{JobSpec, Root};
+use crate::layout;
+use crate::params::Params;
+use crate::query::shift;
+use crate::storage::Storage;
+use crate::writer::read_manifest;
+
+/// Builds what the request's `build_with` inputs lack (never forced).
+pub(super) async fn ensure_for(req: &RunRequest, params: &Params) -> Result<Vec<OutputReport>> {
+    let mut wanted: BTreeMap<&str, Vec<NaiveDate>> = BTreeMap::new();
+    for spec in &req.job.inputs {
+        let Some(job) = spec.build_with.as_deref() else {
+            continue;
+        };
+        let (lo, hi) = spec.window(params)?;
+        let days = wanted.entry(job).or_default();
+        for offset in lo..=hi {
+            days.push(shift(req.date, offset)?);
+        }
+    }
+    let args: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| (k.clone(), v.to_string()))
+        .collect();
+    let mut outputs = Vec::new();
+    for (job, mut days) in wanted {
+        days.sort();
+        days.dedup();
+        outputs.extend(ensure_days(req, job, &days, &args, false).await?);
+    }
+    Ok(outputs)
+}
+
+/// Builds `job` for each of `days` that has input and is not current (all of them with
+/// `force`); returns what was written. Of `args`, the parameters `job` declares are passed
+/// on (not the day's own `date` and `max_missing_days`).
+pub async fn ensure_days(
+    req: &RunRequest,
+    job: &str,
+    days: &[NaiveDate],
+    args: &[(String, String)],
+    force: bool,
+) -> Result<Vec<OutputReport>> {
+    let spec = JobSpec::load(job)?;
+    let passed: Vec<(String, String)> = args
+        .iter()
+        .filter(|(k, _)| spec.params.contains_key(k) && k != "date" && k != "max_missing_days")
+        .cloned()
+        .collect();
+    let input = Storage::open(req.input.clone())?;
+    let output = Storage::open(req.output.clone())?;
+    let mut outputs = Vec::new();
+    let (mut built, mut reused) = (0, 0);
+    for &day in days {
+        let Some(newest_input) = newest_input_file(&input, &spec, day).await? else {
+            continue;
+        };
+        if !force && current(&output, &spec, day, &passed, newest_input).await? {
+            reused += 1;
+            continue;
+        }
+        let sub = RunRequest {
+            job: spec.clone(),
+            date: day,
+            input: req.input.clone(),
+            output: req.output.clone(),
+            overrides: passed.clone(),
+            engine: req.engine.clone(),
+        };
+        let report = Box::pin(super::run(&sub))
+            .await
+            .with_context(|| format!("building {job} of {day}"))?;
+        outputs.extend(report.outputs);
+        built += 1;
+    }
+    tracing::info!(job, built, reused, "derived inputs");
+    Ok(outputs)
+}
+
+/// The newest modification time among the files of `job`'s input partitions of `day`, or
+/// None without any.
+async fn newest_input_file(
+    input: &Storage,
+    job: &JobSpec,
+    day: NaiveDate,
+) -> Result<Option<DateTime<Utc>>> {
+    let mut newest = None;
+    for spec in job.inputs.iter().filter(|i| i.from == Root::Input) {
+        let part = input.at(&spec.table).at(&layout::partition(day));
+        for meta in part.list_parquet_files().await? {
+            newest = newest.max(Some(meta.last_modified));
+        }
+    }
+    Ok(newest)
+}
+
+/// Whether every output of `job` for `day` is committed with these parameters after the
+/// newest input file of the day was written.
+async fn current(
+    output: &Storage,
+    job: &JobSpec,
+    day: NaiveDate,
+    args: &[(String, String)],
+    newest_input: DateTime<Utc>,
+) -> Result<bool> {
+    for table in job.outputs() {
+        let table = output.at(table);
+        if !built_with(&table, day, args, job).await? {
+            return Ok(false);
+        }
+        let manifest = read_manifest(&table, day).await?.context("committed")?;
+        if manifest.created_at <= newest_input {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Whether a partition is committed with these values of the parameters it records.
+pub async fn built_with(
+    table: &Storage,
+    day: NaiveDate,
+    wanted: &[(String, String)],
+    job: &JobSpec,
+) -> Result<bool> {
+    let Some(manifest) = read_manifest(table, day).await? else {
+        return Ok(false);
+    };
+    for (k, text) in wanted {
+        let value = job.params[k].parse_text(k, text)?;
+        if manifest.params.get(k) != Some(&serde_json::to_value(&value)?) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
