@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, NaiveDate, Utc};
+use futures::{StreamExt, TryStreamExt};
 
 use super::{OutputReport, RunRequest};
 use crate::job::{JobSpec, Root};
@@ -63,16 +64,22 @@ pub async fn ensure_days(
         .collect();
     let input = Storage::open(req.input.clone())?;
     let output = Storage::open(req.output.clone())?;
-    let mut outputs = Vec::new();
-    let (mut built, mut reused) = (0, 0);
+    let mut stale = Vec::new();
     for &day in days {
         let Some(newest_input) = newest_input_file(&input, &spec, day).await? else {
             continue;
         };
-        if !force && current(&output, &spec, day, &passed, newest_input).await? {
-            reused += 1;
-            continue;
+        if force || !current(&output, &spec, day, &passed, newest_input).await? {
+            stale.push(day);
         }
+    }
+    tracing::info!(
+        job,
+        built = stale.len(),
+        reused = days.len() - stale.len(),
+        "derived inputs"
+    );
+    let build = |day: NaiveDate| {
         let sub = RunRequest {
             job: spec.clone(),
             date: day,
@@ -81,15 +88,26 @@ pub async fn ensure_days(
             overrides: passed.clone(),
             engine: req.engine.clone(),
         };
-        let report = Box::pin(super::run(&sub))
-            .await
-            .with_context(|| format!("building {job} of {day}"))?;
-        outputs.extend(report.outputs);
-        built += 1;
-    }
-    tracing::info!(job, built, reused, "derived inputs");
-    Ok(outputs)
+        async move {
+            Box::pin(super::run(&sub))
+                .await
+                .with_context(|| format!("building {job} of {day}"))
+        }
+    };
+    // A day's job is small (one day's scan, five little outputs) and leaves a core idle
+    // part of the time; two at once keep both busy. After a failure the others under way
+    // are dropped and the error is returned (a day cut off between the commits of its
+    // tables is not current, so the next run builds it again).
+    let reports: Vec<_> = futures::stream::iter(stale)
+        .map(build)
+        .buffered(BUILD_AT_ONCE)
+        .try_collect()
+        .await?;
+    Ok(reports.into_iter().flat_map(|r| r.outputs).collect())
 }
+
+/// Days built at once.
+const BUILD_AT_ONCE: usize = 2;
 
 /// The newest modification time among the files of `job`'s input partitions of `day`, or
 /// None without any.
