@@ -198,6 +198,8 @@ pub async fn run(req: &RunRequest, params: &Params) -> Result<RunReport> {
     let output = Storage::open(req.output.clone())?;
 
     let (present, missing) = available_days(&input, &label_days, &settings, end).await?;
+    // Every tile day first: the label days run in parallel and share most of their tile
+    // days, which they would otherwise each set out to build (profiles' `build_with`).
     let tile_days = tiles::window_days(&present, profile_days(&profile_args)?)?;
     let mut outputs = tiles::ensure_tiles(req, &tile_days, &profile_args, settings.force).await?;
     let parallel = (settings.parallel_days.max(1) as usize).min(present.len().max(1));
