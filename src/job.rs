@@ -283,6 +283,15 @@ impl JobSpec {
         Ok(())
     }
 
+    /// Overrides for running this job as a sub-job: the parameters it declares, with the
+    /// calling run's values.
+    pub fn pass_through(&self, params: &Params) -> Vec<(String, String)> {
+        self.params
+            .keys()
+            .filter_map(|k| params.get(k).map(|v| (k.clone(), v.to_string())))
+            .collect()
+    }
+
     pub fn outputs(&self) -> Vec<&str> {
         self.steps
             .iter()

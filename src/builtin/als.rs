@@ -162,7 +162,7 @@ pub async fn run(req: &RunRequest, params: &Params, flavor: &Flavor) -> Result<R
         params,
         run_id: &run_id,
         flavor,
-        likes: likes_input(&output.at(flavor.likes_job), flavor.likes_job, req.date).await?,
+        likes: committed_input(&output.at(flavor.likes_job), flavor.likes_job, req.date).await?,
         checks: loss_checks(&model),
     };
     outputs.extend(write_factors(&commit, &likes, &model).await?);
@@ -201,11 +201,7 @@ async fn build_likes(
     flavor: &Flavor,
 ) -> Result<Vec<OutputReport>> {
     let job = JobSpec::load(flavor.likes_job)?;
-    let overrides = params
-        .iter()
-        .filter(|(name, _)| job.params.contains_key(*name))
-        .map(|(name, value)| (name.clone(), value.to_string()))
-        .collect();
+    let overrides = job.pass_through(params);
     let report = runner::run(&RunRequest {
         job,
         date: req.date,
@@ -501,12 +497,8 @@ async fn write_factors(
 async fn merge_channel(c: &Commit<'_>, als: RecordBatch) -> Result<OutputReport> {
     let (req, flavor) = (c.req, c.flavor);
     let table = c.output.at(flavor.candidates);
-    let manifest = read_manifest(&table, req.date).await?.with_context(|| {
-        format!(
-            "{}: the partition of {} is gone (was it removed during the fit?)",
-            table.loc, req.date
-        )
-    })?;
+    // Read first: a partition gone since the check before the fit is an error here.
+    let read = committed_input(&table, flavor.candidates, req.date).await?;
     let local = EngineOptions {
         cluster: None,
         ..req.engine.clone()
@@ -538,16 +530,6 @@ async fn merge_channel(c: &Commit<'_>, als: RecordBatch) -> Result<OutputReport>
     part.write_streams(schema.clone(), streams)
         .await
         .with_context(|| format!("merging the als channel into {source}"))?;
-    let read = InputEntry {
-        table: flavor.candidates.into(),
-        location: table.loc.to_string(),
-        window: [req.date, req.date],
-        partitions: vec![req.date],
-        missing: Vec::new(),
-        empty: Vec::new(),
-        files: manifest.files.len(),
-        quality: None,
-    };
     c.commit(
         part,
         flavor.candidates,
@@ -557,14 +539,11 @@ async fn merge_channel(c: &Commit<'_>, als: RecordBatch) -> Result<OutputReport>
     .await
 }
 
-/// The likes partition as this run's input (lineage).
-async fn likes_input(table: &Storage, name: &str, day: NaiveDate) -> Result<InputEntry> {
-    let manifest = read_manifest(table, day).await?.with_context(|| {
-        format!(
-            "{}: the likes partition of {day} is not committed",
-            table.loc
-        )
-    })?;
+/// A committed partition this run reads (the likes, the candidates), as its lineage.
+async fn committed_input(table: &Storage, name: &str, day: NaiveDate) -> Result<InputEntry> {
+    let manifest = read_manifest(table, day)
+        .await?
+        .with_context(|| format!("{}: the partition of {day} is not committed", table.loc))?;
     Ok(InputEntry {
         table: name.into(),
         location: table.loc.to_string(),

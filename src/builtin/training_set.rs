@@ -34,14 +34,6 @@ struct Settings {
     force: bool,
 }
 
-/// Parameters passed on to a sub-job: those it declares, with this run's values.
-fn pass_through(job: &JobSpec, params: &Params) -> Vec<(String, String)> {
-    job.params
-        .keys()
-        .filter_map(|k| params.get(k).map(|v| (k.clone(), v.to_string())))
-        .collect()
-}
-
 /// Runs `profiles` and `samples` for one label day unless both are committed with the same
 /// parameters (or `force`). Returns what was written, or None when reused.
 async fn build_label_day(
@@ -192,8 +184,8 @@ pub async fn run(req: &RunRequest, params: &Params) -> Result<RunReport> {
     let settings: Settings = params::settings(params)?;
     let end = req.date;
     let label_days = label_window(end, settings.label_days)?;
-    let profile_args = pass_through(&JobSpec::load("profiles")?, params);
-    let sample_args = pass_through(&JobSpec::load("samples")?, params);
+    let profile_args = JobSpec::load("profiles")?.pass_through(params);
+    let sample_args = JobSpec::load("samples")?.pass_through(params);
     let input = Storage::open(req.input.clone())?;
     let output = Storage::open(req.output.clone())?;
 

@@ -13,6 +13,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use futures::{StreamExt, TryStreamExt};
 
 use super::{OutputReport, RunRequest};
+use crate::doc::partition::PartitionManifest;
 use crate::job::{JobSpec, Root};
 use crate::layout;
 use crate::params::Params;
@@ -136,12 +137,10 @@ async fn current(
     newest_input: DateTime<Utc>,
 ) -> Result<bool> {
     for table in job.outputs() {
-        let table = output.at(table);
-        if !built_with(&table, day, args, job).await? {
+        let Some(manifest) = read_manifest(&output.at(table), day).await? else {
             return Ok(false);
-        }
-        let manifest = read_manifest(&table, day).await?.context("committed")?;
-        if manifest.created_at <= newest_input {
+        };
+        if !params_match(&manifest, args, job)? || manifest.created_at <= newest_input {
             return Ok(false);
         }
     }
@@ -155,9 +154,18 @@ pub async fn built_with(
     wanted: &[(String, String)],
     job: &JobSpec,
 ) -> Result<bool> {
-    let Some(manifest) = read_manifest(table, day).await? else {
-        return Ok(false);
-    };
+    match read_manifest(table, day).await? {
+        Some(manifest) => params_match(&manifest, wanted, job),
+        None => Ok(false),
+    }
+}
+
+/// Whether a manifest records these values of `job`'s parameters.
+fn params_match(
+    manifest: &PartitionManifest,
+    wanted: &[(String, String)],
+    job: &JobSpec,
+) -> Result<bool> {
     for (k, text) in wanted {
         let value = job.params[k].parse_text(k, text)?;
         if manifest.params.get(k) != Some(&serde_json::to_value(&value)?) {
