@@ -1,44 +1,59 @@
 -- The similarity table of $date (written as itemcf_sim by sim_output.sql): each anchor's top
 -- $neighbors neighbours (anchor_id, neighbor_id, score, cooccurrence, rank) by $similarity,
 -- ties by neighbor_id. The definition, in plain SQL, is sql/itemcf/reference/sim.sql; the
--- item_neighbours UDAF (udfs/src/item_neighbours.rs) computes the same lists without
--- materializing the sum over users of likes^2 pairs as rows: each user's basket (everything
--- they like, with weights x and norms) goes to every bucket of anchors it touches, and per
--- bucket the co-occurrences are accumulated as a sparse matrix product does.
-WITH counts AS (
-    -- norm2_a = sum_u x_ua^2 in integers of 1e-9 (= n_a with the weighting options off).
+-- item_neighbours UDAF (udfs/src/item_neighbours/) computes the same lists without
+-- materializing the sum over users of likes^2 pairs as rows: per bucket of anchors
+-- (anchor_id mod $similarity_buckets) it indexes the likes by user and by anchor and
+-- accumulates co-occurrences as a sparse matrix product does.
+-- Exactly one of the two routes below has rows ($similarity_buckets is bound before planning,
+-- so the other folds to an empty relation).
+WITH one_bucket AS (
+    -- One bucket (the default): every like as it is; the UDAF computes each anchor's
+    -- norm2 = sum_u x_ua^2 and the user count itself, since the bucket holds every like.
+    SELECT
+        0 AS bucket, user_id, anchor_id, x,
+        CAST(NULL AS DOUBLE) AS norm2, CAST(NULL AS BIGINT) AS users
+    FROM likes
+    WHERE $similarity_buckets = 1
+),
+counts AS (
+    -- norm2 in integers of 1e-9 (= n_a with the weighting options off), as the UDAF sums it.
     SELECT anchor_id, CAST(SUM(CAST(ROUND(x * x * 1e9) AS BIGINT)) AS DOUBLE) / 1e9 AS norm2
     FROM likes
+    WHERE $similarity_buckets > 1
     GROUP BY anchor_id
 ),
-user_likes AS (
-    SELECT
-        l.user_id,
-        array_agg(named_struct('id', l.anchor_id, 'x', l.x, 'norm2', c.norm2)) AS basket,
-        -- The buckets (anchor_id mod $similarity_buckets) this basket has anchors in.
-        array_distinct(array_agg(
-            ((l.anchor_id % $similarity_buckets) + $similarity_buckets) % $similarity_buckets
-        )) AS buckets
-    FROM likes l
-    JOIN counts c ON c.anchor_id = l.anchor_id
-    GROUP BY l.user_id
-    -- A user with one like has no pairs.
-    HAVING COUNT(*) >= 2
+user_buckets AS (
+    -- The buckets each user has likes in.
+    SELECT DISTINCT
+        user_id,
+        ((anchor_id % $similarity_buckets) + $similarity_buckets) % $similarity_buckets AS bucket
+    FROM likes
+    WHERE $similarity_buckets > 1
 ),
-bucket_baskets AS (
+spread AS (
+    -- More buckets (spread over cores or executors): each like goes to every bucket its user
+    -- has a like in, with its anchor's norm2 (a bucket computes only its own anchors' norms)
+    -- and U = users with any like (for lift).
     SELECT
-        unnest(buckets) AS bucket,
-        basket,
-        -- U = users with any like (for lift); evaluated once.
+        b.bucket, l.user_id, l.anchor_id, l.x, c.norm2,
         (SELECT COUNT(DISTINCT user_id) FROM likes) AS users
-    FROM user_likes
+    FROM likes l
+    JOIN user_buckets b ON b.user_id = l.user_id
+    JOIN counts c ON c.anchor_id = l.anchor_id
+),
+routed AS (
+    SELECT * FROM one_bucket
+    UNION ALL
+    SELECT * FROM spread
 ),
 neighbours AS (
     SELECT
         item_neighbours(
-            basket, bucket, $similarity_buckets, users, $similarity, $min_cooccurrence, $neighbors
+            user_id, anchor_id, x, bucket, $similarity_buckets, norm2, users,
+            $similarity, $min_cooccurrence, $neighbors
         ) AS top
-    FROM bucket_baskets
+    FROM routed
     GROUP BY bucket
 ),
 flat AS (

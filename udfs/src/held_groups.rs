@@ -1,14 +1,29 @@
 //! The recommenders' UDAFs compute a group only when it is emitted: until then they keep the
 //! input batches and, per group, where its rows are. This is that bookkeeping.
 
+use std::ops::Range;
+
 use arrow::array::ArrayRef;
 use datafusion::logical_expr::EmitTo;
 
-/// Batches of type `B` kept until their groups are emitted, and each group's rows as
-/// (batch, row) pairs.
+/// Consecutive rows of one held batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Run {
+    pub batch: usize,
+    pub rows: Range<usize>,
+}
+
+/// Every (batch, row) of a group's runs, in order.
+pub fn rows_of(runs: &[Run]) -> impl Iterator<Item = (usize, usize)> + '_ {
+    runs.iter()
+        .flat_map(|run| run.rows.clone().map(move |row| (run.batch, row)))
+}
+
+/// Batches of type `B` kept until their groups are emitted, and each group's rows as runs
+/// of consecutive rows (a group fed whole batches costs one entry per batch, not per row).
 pub struct HeldGroups<B> {
     pub batches: Vec<B>,
-    sources: Vec<Vec<(u32, u32)>>,
+    sources: Vec<Vec<Run>>,
     bytes: usize,
 }
 
@@ -36,10 +51,17 @@ impl<B> HeldGroups<B> {
         group_indices: &[usize],
         mut keep: impl FnMut(&B, usize, usize) -> bool,
     ) {
-        let b = self.batches.len() as u32;
+        let b = self.batches.len();
         for (row, g) in group_indices.iter().enumerate() {
             if keep(&batch, row, *g) {
-                self.sources[*g].push((b, row as u32));
+                let runs = &mut self.sources[*g];
+                match runs.last_mut() {
+                    Some(run) if run.batch == b && run.rows.end == row => run.rows.end = row + 1,
+                    _ => runs.push(Run {
+                        batch: b,
+                        rows: row..row + 1,
+                    }),
+                }
             }
         }
         self.bytes += arrays
@@ -50,7 +72,7 @@ impl<B> HeldGroups<B> {
     }
 
     /// The rows of the groups to emit, taken out.
-    pub fn take(&mut self, emit_to: EmitTo) -> Vec<Vec<(u32, u32)>> {
+    pub fn take(&mut self, emit_to: EmitTo) -> Vec<Vec<Run>> {
         emit_to.take_needed(&mut self.sources)
     }
 
@@ -67,7 +89,7 @@ impl<B> HeldGroups<B> {
             + self
                 .sources
                 .iter()
-                .map(|s| s.capacity() * 8 + 24)
+                .map(|s| s.capacity() * std::mem::size_of::<Run>() + 24)
                 .sum::<usize>()
     }
 }

@@ -27,7 +27,7 @@ use datafusion::logical_expr::{
 };
 
 use crate::args::{bool_literal, float64s, int_literal, int64s};
-use crate::held_groups::HeldGroups;
+use crate::held_groups::{HeldGroups, Run, rows_of};
 use crate::id_map::IdMap;
 use crate::lists::{list_array, list_of, list_parts};
 use crate::one_group::OneGroup;
@@ -201,12 +201,11 @@ impl CandidateGroups {
     }
 
     /// Sums one user's candidates into `self.sums` and collects their likes.
-    fn accumulate(&mut self, sources: &[(u32, u32)]) {
+    fn accumulate(&mut self, sources: &[Run]) {
         self.sums.clear();
         self.liked.clear();
-        for &(h, row) in sources {
-            let held = &self.held.batches[h as usize];
-            let row = row as usize;
+        for (h, row) in rows_of(sources) {
+            let held = &self.held.batches[h];
             let liked = &held.liked.values()[held.liked_start[row]..held.liked_start[row + 1]];
             self.liked.extend_from_slice(liked);
             if held.entry_nulls.as_ref().is_some_and(|n| n.is_null(row)) {
