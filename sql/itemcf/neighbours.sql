@@ -35,12 +35,16 @@ spread AS (
     -- More buckets (spread over cores or executors): each like goes to every bucket its user
     -- has a like in, with its anchor's norm2 (a bucket computes only its own anchors' norms)
     -- and U = users with any like (for lift).
+    -- The smaller side of each join first: DataFusion builds its hash table on the left.
     SELECT
-        b.bucket, l.user_id, l.anchor_id, l.x, c.norm2,
+        b.bucket, n.user_id, n.anchor_id, n.x, n.norm2,
         (SELECT COUNT(DISTINCT user_id) FROM likes) AS users
-    FROM likes l
-    JOIN user_buckets b ON b.user_id = l.user_id
-    JOIN counts c ON c.anchor_id = l.anchor_id
+    FROM user_buckets b
+    JOIN (
+        SELECT l.user_id, l.anchor_id, l.x, c.norm2
+        FROM counts c
+        JOIN likes l ON l.anchor_id = c.anchor_id
+    ) n ON n.user_id = b.user_id
 ),
 routed AS (
     SELECT * FROM one_bucket

@@ -5,11 +5,9 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use arrow::array::new_empty_array;
 use arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, StructArray, UInt64Array,
 };
-use arrow::compute::concat;
 use arrow::datatypes::DataType;
 use datafusion::common::{Result, exec_err};
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
@@ -44,24 +42,29 @@ impl Held {
         self.user.is_valid(e) && self.item.is_valid(e) && self.x.is_valid(e)
     }
 
-    /// The likes among `entries` as runs of consecutive entries (one run when none is NULL).
-    fn like_runs(&self, entries: Range<usize>) -> Vec<Range<usize>> {
+    /// Appends the likes among `entries` to `runs` as runs of consecutive entries (one run
+    /// when none is NULL).
+    fn like_runs(
+        &self,
+        batch: usize,
+        entries: Range<usize>,
+        runs: &mut Vec<(usize, Range<usize>)>,
+    ) {
         let nulls = [
             self.user.null_count(),
             self.item.null_count(),
             self.x.null_count(),
         ];
         if nulls.iter().all(|&n| n == 0) {
-            return vec![entries];
+            runs.push((batch, entries));
+            return;
         }
-        let mut runs: Vec<Range<usize>> = Vec::new();
         for e in entries.filter(|&e| self.is_like(e)) {
             match runs.last_mut() {
-                Some(run) if run.end == e => run.end = e + 1,
-                _ => runs.push(e..e + 1),
+                Some((b, run)) if *b == batch && run.end == e => run.end = e + 1,
+                _ => runs.push((batch, e..e + 1)),
             }
         }
-        runs
     }
 }
 
@@ -140,7 +143,7 @@ impl NeighboursGroups {
         for Run { batch, rows } in sources {
             let held = &self.held.batches[*batch];
             let entries = held.entries(rows.start).start..held.entries(rows.end - 1).end;
-            out.extend(held.like_runs(entries).into_iter().map(|run| (*batch, run)));
+            held.like_runs(*batch, entries, &mut out);
         }
         out
     }
@@ -157,7 +160,8 @@ impl NeighboursGroups {
                 &held.user.values()[run.clone()],
                 &held.item.values()[run.clone()],
                 &held.x.values()[run.clone()],
-                &held.norm2.slice(run.start, run.len()),
+                &held.norm2,
+                run.start,
             );
         }
     }
@@ -219,7 +223,7 @@ impl NeighboursGroups {
             Vec::with_capacity(total),
             Vec::with_capacity(total),
         );
-        let mut norm2: Vec<ArrayRef> = Vec::new();
+        let mut norm2: Vec<Option<f64>> = Vec::with_capacity(total);
         for (head, runs) in heads.into_iter().zip(runs) {
             let before = user.len();
             for (h, run) in runs {
@@ -227,18 +231,12 @@ impl NeighboursGroups {
                 user.extend_from_slice(&held.user.values()[run.clone()]);
                 item.extend_from_slice(&held.item.values()[run.clone()]);
                 x.extend_from_slice(&held.x.values()[run.clone()]);
-                norm2.push(Arc::new(held.norm2.slice(run.start, run.len())));
+                norm2.extend(run.map(|e| held.norm2.is_valid(e).then(|| held.norm2.value(e))));
             }
             buckets.push(head.bucket);
             users.push(head.users);
             counts.push(user.len() - before);
         }
-        let norm2 = if norm2.is_empty() {
-            new_empty_array(&DataType::Float64)
-        } else {
-            let parts: Vec<&dyn Array> = norm2.iter().map(|a| a.as_ref()).collect();
-            concat(&parts)?
-        };
         self.held.release_if_done();
         let entries = StructArray::new(
             entry_fields(),
@@ -246,7 +244,7 @@ impl NeighboursGroups {
                 Arc::new(Int64Array::from(user)),
                 Arc::new(Int64Array::from(item)),
                 Arc::new(Float64Array::from(x)),
-                norm2,
+                Arc::new(Float64Array::from(norm2)),
             ],
             None,
         );

@@ -102,13 +102,22 @@ impl Likes {
         self.x.reserve(likes);
     }
 
-    /// Appends likes: users, items, weights, and the items' norm2 where given.
-    pub fn extend(&mut self, user: &[i64], item: &[i64], x: &[f64], norm2: &Float64Array) {
+    /// Appends likes: users, items, weights, and the items' norm2 where given (entry i of
+    /// the slices is entry `norm2_from + i` of `norm2`).
+    pub fn extend(
+        &mut self,
+        user: &[i64],
+        item: &[i64],
+        x: &[f64],
+        norm2: &Float64Array,
+        norm2_from: usize,
+    ) {
         self.user.extend_from_slice(user);
         self.x.extend_from_slice(x);
         self.slot.reserve(item.len());
-        for (e, &id) in item.iter().enumerate() {
+        for (i, &id) in item.iter().enumerate() {
             let slot = self.slot_of_item(id);
+            let e = norm2_from + i;
             if norm2.is_valid(e) {
                 self.given_norm2[slot as usize] = norm2.value(e);
             }
@@ -128,7 +137,7 @@ impl Likes {
 
     #[cfg(test)]
     pub fn push(&mut self, user: i64, item: i64, x: f64, norm2: Option<f64>) {
-        self.extend(&[user], &[item], &[x], &Float64Array::from(vec![norm2]));
+        self.extend(&[user], &[item], &[x], &Float64Array::from(vec![norm2]), 0);
     }
 
     pub fn capacity_bytes(&self) -> usize {
