@@ -177,6 +177,8 @@ impl NeighboursGroups {
         let (heads, sources) = self.take(emit_to);
         let mut out = Lists::default();
         let mut lengths = Vec::with_capacity(heads.len());
+        // Once per emission, not per bucket: it reads the process's CPU limits.
+        let parallelism = Parallelism::of_machine();
         for (head, sources) in heads.into_iter().zip(&sources) {
             let before = out.anchor.len();
             if let Some(bucket) = head.bucket {
@@ -186,7 +188,7 @@ impl NeighboursGroups {
                     bucket,
                     head.users,
                     self.params,
-                    Parallelism::of_machine(),
+                    parallelism,
                     &mut out,
                 )?;
             }
