@@ -233,20 +233,52 @@ fn likes_and_standalone_profiles_from_tiles_equal_their_references() {
     }
 }
 
+/// A 70-day window: active days past the 64th day live in the second mask word
+/// (watch_pairs_before.sql); users and anchors active on days of both words count right.
+#[test]
+fn a_window_longer_than_64_days_equals_the_reference() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    generate(&input, 72, 300, 20, 5);
+    let (tiled, raw) = (tmp.path().join("tiled"), tmp.path().join("raw"));
+    let (i, date) = (s(&input), "2026-03-12");
+    for (job, out) in [("profiles", &tiled), ("profiles_reference", &raw)] {
+        let o = s(out);
+        let args = ["run", job, "--date", date, "--input", &i, "--output", &o];
+        run_ok(&[&args[..], &["--set", "profile_days=70"]].concat());
+    }
+    let (a, b) = (
+        all_rows(&tiled, PROFILE_TABLES),
+        all_rows(&raw, PROFILE_TABLES),
+    );
+    for ((table, x), (_, y)) in a.iter().zip(&b) {
+        assert!(!x.is_empty(), "{table}");
+        assert_eq!(x, y, "{table} differs from the reference");
+    }
+    // Some anchor was active on more than 64 of the 70 days.
+    let rows = read_dir(&tiled.join(format!("anchor_profile/dt={date}")));
+    let most = rows
+        .iter()
+        .flat_map(|b| col_i64(b, "a_active_days"))
+        .max()
+        .unwrap();
+    assert!(most > 64, "at most {most} active days");
+}
+
 #[test]
 fn a_wrong_merge_rule_is_caught_by_the_reference_comparison() {
     let tmp = tempfile::tempdir().unwrap();
     let input = dirty_input(tmp.path());
-    // A copy of the project whose merged viewer count adds the tiles up instead of counting
-    // distinct users.
+    // A copy of the project whose merged active days add each viewer's days up instead of
+    // OR-ing their day masks (an anchor watched by several users on one day counts it once).
     let home = tmp.path().join("home");
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     copy_project(root, &home);
     let q = home.join("sql/profiles/anchor_profile.sql");
     let text = std::fs::read_to_string(&q).unwrap();
     let wrong = text.replace(
-        "COUNT(DISTINCT user_id) AS a_viewers",
-        "COUNT(user_id) AS a_viewers",
+        "bit_count(bit_or(days_lo)) + bit_count(bit_or(days_hi)) AS a_active_days",
+        "SUM(bit_count(days_lo) + bit_count(days_hi)) AS a_active_days",
     );
     assert_ne!(text, wrong);
     std::fs::write(&q, wrong).unwrap();
@@ -273,7 +305,7 @@ fn a_wrong_merge_rule_is_caught_by_the_reference_comparison() {
         all_rows(&tiled, &["anchor_profile"]),
         all_rows(&raw, &["anchor_profile"]),
     );
-    assert_ne!(a, b, "a summed viewer count went unnoticed");
+    assert_ne!(a, b, "summed active days went unnoticed");
     let (a, b) = (
         all_rows(&tiled, &["user_profile"]),
         all_rows(&raw, &["user_profile"]),

@@ -1,17 +1,19 @@
 -- anchor_profile/dt=$date: per-anchor features from the $profile_days days before $date,
 -- merged from the daily tiles (reference/anchor_profile.sql: the same from raw rows). Every
 -- anchor of the latest snapshot appears; counts are 0 without data. Distinct counts
--- (viewers, gifters, active days) count the distinct keys of the tiles, never add tiles up.
+-- (viewers, gifters, active days) count distinct keys or OR day masks, never add tiles up.
 WITH w AS (
+    -- From the window's (user, anchor) pairs: one pair per distinct viewer, their day masks
+    -- OR-ed for the distinct days (watch_pairs_before.sql).
     SELECT
         anchor_id,
         CAST(SUM(watch_ms) AS DOUBLE) / 1000.0 AS a_watch_s,
         SUM(watch_cnt) AS a_watch_cnt,
-        COUNT(DISTINCT user_id) AS a_viewers,
+        COUNT(*) AS a_viewers,
         SUM(bounce_cnt) AS a_bounce_cnt,
         SUM(long_cnt) AS a_long_watch_cnt,
-        COUNT(DISTINCT $date - dt) AS a_active_days
-    FROM feature_watch_tiles
+        bit_count(bit_or(days_lo)) + bit_count(bit_or(days_hi)) AS a_active_days
+    FROM feature_watch_pairs
     GROUP BY anchor_id
 ),
 i AS (

@@ -5,11 +5,10 @@ WITH w AS (
     SELECT
         user_id,
         anchor_id,
-        CAST(SUM(watch_ms) AS DOUBLE) / 1000.0 AS ua_watch_s,
-        SUM(watch_cnt) AS ua_watch_cnt,
-        (date_part('epoch', $day_start) - date_part('epoch', MAX(last_ts))) / 3600.0 AS ua_hours_since_last_watch
-    FROM feature_watch_tiles
-    GROUP BY user_id, anchor_id
+        CAST(watch_ms AS DOUBLE) / 1000.0 AS ua_watch_s,
+        watch_cnt AS ua_watch_cnt,
+        (date_part('epoch', $day_start) - date_part('epoch', last_ts)) / 3600.0 AS ua_hours_since_last_watch
+    FROM feature_watch_pairs
 ),
 i AS (
     SELECT
@@ -19,21 +18,17 @@ i AS (
         CAST(SUM(gift_milli) AS DOUBLE) / 1000.0 AS ua_gift_value
     FROM feature_interaction_tiles
     GROUP BY user_id, anchor_id
-),
-pairs AS (
-    SELECT user_id, anchor_id FROM w
-    UNION
-    SELECT user_id, anchor_id FROM i WHERE ua_followed = 1 OR ua_gift_value > 0
 )
+-- Every watched pair, and the pairs followed or gifted without a watch.
 SELECT
-    p.user_id,
-    p.anchor_id,
+    COALESCE(w.user_id, i.user_id) AS user_id,
+    COALESCE(w.anchor_id, i.anchor_id) AS anchor_id,
     COALESCE(w.ua_watch_s, 0.0) AS ua_watch_s,
     COALESCE(w.ua_watch_cnt, 0) AS ua_watch_cnt,
     COALESCE(w.ua_hours_since_last_watch, 24.0 * $profile_days) AS ua_hours_since_last_watch,
     CAST(COALESCE(i.ua_followed, 0) AS INT) AS ua_followed,
     COALESCE(i.ua_gift_value, 0.0) AS ua_gift_value
-FROM pairs p
-LEFT JOIN w ON w.user_id = p.user_id AND w.anchor_id = p.anchor_id
-LEFT JOIN i ON i.user_id = p.user_id AND i.anchor_id = p.anchor_id
-ORDER BY p.user_id, p.anchor_id
+FROM w
+FULL JOIN i ON i.user_id = w.user_id AND i.anchor_id = w.anchor_id
+WHERE w.user_id IS NOT NULL OR i.ua_followed = 1 OR i.ua_gift_value > 0
+ORDER BY user_id, anchor_id

@@ -1,13 +1,14 @@
 -- user_category_profile/dt=$date: each user's watch time per anchor category in the
 -- $profile_days days before $date, and its share of the user's total (the cross feature),
--- from the (user, anchor) watch tiles and the categories of the latest anchors snapshot
+-- from the window's (user, anchor) pairs and the categories of the latest anchors snapshot
 -- before $date (so a category change applies to the whole window, as in
 -- reference/user_category_profile.sql). Sums are of whole milliseconds (exact), so the
 -- share is bit-identical across runs.
 WITH c AS (
-    SELECT user_id, category, SUM(watch_ms) AS uc_watch_ms
-    FROM feature_watch_tiles
-    GROUP BY user_id, category
+    SELECT p.user_id, COALESCE(a.category, 'unknown') AS category, SUM(p.watch_ms) AS uc_watch_ms
+    FROM feature_watch_pairs p
+    LEFT JOIN anchors a ON a.anchor_id = p.anchor_id
+    GROUP BY p.user_id, COALESCE(a.category, 'unknown')
 )
 SELECT
     user_id,

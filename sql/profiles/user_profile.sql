@@ -1,20 +1,20 @@
 -- user_profile/dt=$date: per-user features from the $profile_days days before $date, merged
--- from the daily tiles of those days (reference/user_profile.sql computes the same columns
--- from the raw rows). Every user of the latest snapshot appears, active or not; counts are 0
--- without data.
+-- from the daily tiles of those days, watches through the window's (user, anchor) pairs
+-- (reference/user_profile.sql computes the same columns from the raw rows). Every user of
+-- the latest snapshot appears, active or not; counts are 0 without data.
 WITH w AS (
+    -- From the window's (user, anchor) pairs: one pair per distinct anchor watched, their
+    -- day masks OR-ed for the distinct days (watch_pairs_before.sql).
     SELECT
         user_id,
         CAST(SUM(watch_ms) AS DOUBLE) / 1000.0 AS u_watch_s,
         SUM(watch_cnt) AS u_watch_cnt,
-        -- Days counted as integers ($date - dt): DataFusion counts distinct integers in one
-        -- vectorised hash set, distinct dates group by group (docs/benchmarks.md).
-        COUNT(DISTINCT $date - dt) AS u_active_days,
         SUM(long_cnt) AS u_long_watch_cnt,
         SUM(bounce_cnt) AS u_bounce_cnt,
-        COUNT(DISTINCT anchor_id) AS u_distinct_anchors,
+        COUNT(*) AS u_distinct_anchors,
+        bit_count(bit_or(days_lo)) + bit_count(bit_or(days_hi)) AS u_active_days,
         (date_part('epoch', $day_start) - date_part('epoch', MAX(last_ts))) / 3600.0 AS u_hours_since_last_watch
-    FROM feature_watch_tiles
+    FROM feature_watch_pairs
     GROUP BY user_id
 ),
 l AS (

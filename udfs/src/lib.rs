@@ -11,6 +11,7 @@ use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 
 mod args;
+mod bit_count;
 mod held_groups;
 mod id_map;
 mod item_neighbours;
@@ -22,6 +23,7 @@ mod sample_unit;
 mod top_k;
 mod ts_in_day;
 
+pub use bit_count::BitCount;
 pub use item_neighbours::ItemNeighbours;
 pub use itemcf_candidates::ItemcfCandidates;
 pub use latest_k::LatestK;
@@ -33,6 +35,7 @@ pub fn scalar_udfs() -> Vec<Arc<ScalarUDF>> {
     vec![
         Arc::new(ScalarUDF::from(TsInDay::new())),
         Arc::new(ScalarUDF::from(SampleUnit::new())),
+        Arc::new(ScalarUDF::from(BitCount::new())),
     ]
 }
 
