@@ -263,6 +263,47 @@ fn a_window_longer_than_64_days_equals_the_reference() {
         .max()
         .unwrap();
     assert!(most > 64, "at most {most} active days");
+    // A tile day's latest watches are each (user, day)'s 5 latest (ts desc, anchor asc) of
+    // the day's watches, duplicates removed as the quality layer does, with their own ts.
+    let day = "2026-03-11";
+    type Row = (i64, i64, i64, i64, i64, u64);
+    let mut watches: Vec<Row> = read_watches(&input.join(format!("watches/dt={day}")))
+        .into_iter()
+        .filter(|w| w.duration_s.unwrap() >= 0.0)
+        .map(|w| {
+            let (ts, user, anchor) = (w.ts.unwrap(), w.user_id.unwrap(), w.anchor_id.unwrap());
+            let rest = (w.live_id.unwrap(), w.duration_s.unwrap().to_bits());
+            (
+                user,
+                ts.div_euclid(86_400_000_000),
+                -ts,
+                anchor,
+                rest.0,
+                rest.1,
+            )
+        })
+        .collect();
+    watches.sort_unstable();
+    watches.dedup();
+    let mut expected: Vec<(i64, i64, i64, i64)> = Vec::new();
+    for w in &watches {
+        let same_day = expected
+            .iter()
+            .rev()
+            .take_while(|e| (e.0, e.1) == (w.0, w.1))
+            .count();
+        if same_day < 5 {
+            expected.push((w.0, w.1, -w.2, w.3));
+        }
+    }
+    let mut from_tile: Vec<(i64, i64, i64, i64)> = Vec::new();
+    for b in read_dir(&tiled.join(format!("tile_last_watches/dt={day}"))) {
+        let (u, d) = (col_i64(&b, "user_id"), col_i64(&b, "ts_day"));
+        let (t, a) = (col_i64(&b, "ts"), col_i64(&b, "anchor_id"));
+        from_tile.extend((0..b.num_rows()).map(|r| (u[r], d[r], t[r], a[r])));
+    }
+    assert!(expected.len() > 100 && expected.len() < watches.len());
+    assert_eq!(from_tile, expected, "tile_last_watches of {day}");
 }
 
 #[test]
