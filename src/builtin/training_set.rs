@@ -8,7 +8,7 @@ use chrono::{Days, NaiveDate, Utc};
 use datafusion::functions_aggregate::expr_fn::{count, sum};
 use datafusion::prelude::{Expr, ParquetReadOptions, col, lit, when};
 use futures::StreamExt;
-use futures::stream::FuturesOrdered;
+use futures::stream::FuturesUnordered;
 use serde::Deserialize;
 
 use crate::doc::partition::{ColumnEntry, PartitionManifest, schema_entries};
@@ -70,7 +70,9 @@ async fn build_label_day(
     Ok(Some(outputs))
 }
 
-/// Builds the label days, `parallel` at once, in order. Days are independent (each reads
+/// Builds the label days, `parallel` at once: a new day starts as soon as any running one
+/// ends (waiting for the oldest left a slot idle while it finished), and the results come
+/// back in the order of `days`. Days are independent (each reads
 /// its own windows; the data-quality check of an input day shared by two windows runs once,
 /// under its lock), and one day's queries leave a core idle about a third of the time
 /// (planning, the single-stream sorts and writes, commits), which a second day fills. Each
@@ -89,23 +91,25 @@ async fn build_label_days(
         sub.engine.memory_limit = Some(req.engine.memory_limit() / parallel as u64);
     }
     let (profile_args, sample_args) = (profile_args.to_vec(), sample_args.to_vec());
-    let mut pending = days.iter().copied();
-    let mut running = FuturesOrdered::new();
-    let mut built = Vec::with_capacity(days.len());
+    let mut pending = days.iter().copied().enumerate();
+    let mut running = FuturesUnordered::new();
+    let mut built: Vec<Option<Option<Vec<OutputReport>>>> = vec![None; days.len()];
     let mut failure: Option<anyhow::Error> = None;
     loop {
         while failure.is_none() && running.len() < parallel.max(1) {
-            let Some(day) = pending.next() else { break };
+            let Some((i, day)) = pending.next() else {
+                break;
+            };
             let (sub, pa, sa) = (sub.clone(), profile_args.clone(), sample_args.clone());
             // A task of its own, so the two days' plans are driven by different threads;
             // aborted if this run is dropped (a deadline or a signal), so none outlives it.
-            running.push_back(AbortOnDrop(tokio::spawn(async move {
-                build_label_day(&sub, day, &pa, &sa, force).await
+            running.push(AbortOnDrop(tokio::spawn(async move {
+                (i, build_label_day(&sub, day, &pa, &sa, force).await)
             })));
         }
         match running.next().await {
-            Some(Ok(Ok(day))) => built.push(day),
-            Some(Ok(Err(e))) => {
+            Some(Ok((i, Ok(day)))) => built[i] = Some(day),
+            Some(Ok((_, Err(e)))) => {
                 failure.get_or_insert(e);
             }
             Some(Err(joined)) => {
@@ -116,7 +120,10 @@ async fn build_label_days(
     }
     match failure {
         Some(e) => Err(e),
-        None => Ok(built),
+        None => Ok(built
+            .into_iter()
+            .map(|d| d.expect("every day ran"))
+            .collect()),
     }
 }
 
