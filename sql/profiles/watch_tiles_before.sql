@@ -1,7 +1,8 @@
 -- Watch tiles usable as features for day $date: partitions $date-N .. $date-1 (the runner
 -- registers no others) and, within them, only rows of watches that happened before the day
 -- starts (ts_day < $date): a watch misfiled into an earlier partition with a ts on or after
--- $date is excluded here and counted by the leakage check. Reference: reference/watches_before.sql.
+-- $date is excluded here and counted by the leakage check.
+-- Reference: reference/watches_before.sql.
 SELECT
     t.dt,
     t.ts_day,

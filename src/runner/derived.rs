@@ -65,22 +65,31 @@ pub async fn ensure_days(
         .collect();
     let input = Storage::open(req.input.clone())?;
     let output = Storage::open(req.output.clone())?;
-    let mut stale = Vec::new();
-    for &day in days {
-        let Some(newest_input) = newest_input_file(&input, &spec, day).await? else {
-            continue;
-        };
-        if force || !current(&output, &spec, day, &passed, newest_input).await? {
-            stale.push(day);
+    // Each day's check lists its input partitions and reads a manifest per output: a few
+    // small reads, done for several days at once (a round trip each on an object store).
+    let check = |day: NaiveDate| {
+        let (input, output, spec, passed) = (&input, &output, &spec, &passed);
+        async move {
+            let Some(newest_input) = newest_input_file(input, spec, day).await? else {
+                return Ok(None);
+            };
+            let stale = force || !current(output, spec, day, passed, newest_input).await?;
+            Ok::<_, anyhow::Error>(stale.then_some(day))
         }
-    }
+    };
+    let checked: Vec<Option<NaiveDate>> = futures::stream::iter(days.iter().copied())
+        .map(check)
+        .buffered(CHECK_AT_ONCE)
+        .try_collect()
+        .await?;
+    let stale: Vec<NaiveDate> = checked.into_iter().flatten().collect();
     tracing::info!(
         job,
         built = stale.len(),
         reused = days.len() - stale.len(),
         "derived inputs"
     );
-    let build = |day: NaiveDate| {
+    let build = |(i, day): (usize, NaiveDate)| {
         let sub = RunRequest {
             job: spec.clone(),
             date: day,
@@ -90,25 +99,30 @@ pub async fn ensure_days(
             engine: req.engine.clone(),
         };
         async move {
-            Box::pin(super::run(&sub))
+            let report = Box::pin(super::run(&sub))
                 .await
-                .with_context(|| format!("building {job} of {day}"))
+                .with_context(|| format!("building {job} of {day}"))?;
+            Ok::<_, anyhow::Error>((i, report))
         }
     };
     // A day's job is small (one day's scan, five little outputs) and leaves a core idle
-    // part of the time; two at once keep both busy. After a failure the others under way
-    // are dropped and the error is returned (a day cut off between the commits of its
-    // tables is not current, so the next run builds it again).
-    let reports: Vec<_> = futures::stream::iter(stale)
+    // part of the time; two at once keep both busy, the next starting when either ends.
+    // After a failure the others under way are dropped and the error is returned (a day cut
+    // off between the commits of its tables is not current, so the next run builds it again).
+    let mut reports: Vec<_> = futures::stream::iter(stale.into_iter().enumerate())
         .map(build)
-        .buffered(BUILD_AT_ONCE)
+        .buffer_unordered(BUILD_AT_ONCE)
         .try_collect()
         .await?;
-    Ok(reports.into_iter().flat_map(|r| r.outputs).collect())
+    reports.sort_by_key(|(i, _)| *i);
+    Ok(reports.into_iter().flat_map(|(_, r)| r.outputs).collect())
 }
 
 /// Days built at once.
 const BUILD_AT_ONCE: usize = 2;
+
+/// Days whose partitions are checked at once.
+const CHECK_AT_ONCE: usize = 16;
 
 /// The newest modification time among the files of `job`'s input partitions of `day`, or
 /// None without any.
