@@ -108,18 +108,16 @@ fn k_of(acc_args: &AccumulatorArgs) -> Result<usize> {
 
 /// Offers (ts, value) to a best-first list of at most k entries: newer first, then smaller value.
 fn offer(top: &mut Vec<(i64, i64)>, k: usize, ts: i64, value: i64) {
-    let key = |e: &(i64, i64)| (std::cmp::Reverse(e.0), e.1);
-    let entry = (ts, value);
-    if top.len() == k && key(&entry) >= key(top.last().expect("k >= 1")) {
-        return;
+    let len = top.len();
+    if len < k {
+        // One more place, which the insertion fills.
+        top.push((ts, value));
     }
-    let pos = top.partition_point(|e| key(e) <= key(&entry));
-    top.insert(pos, entry);
-    top.truncate(k);
+    offer_in_slot(top, len, ts, value);
 }
 
-/// Offers an entry to a best-first slot of k = `slot.len()` places, `len` of them filled;
-/// returns the new length. The same order as [`offer`], without allocating.
+/// Offers an entry to a best-first slot of `slot.len()` places, `len` of them filled (the
+/// rest spare); returns the new length. Allocates nothing: the flat slots use it directly.
 fn offer_in_slot(slot: &mut [(i64, i64)], len: usize, ts: i64, value: i64) -> usize {
     let key = |e: &(i64, i64)| (std::cmp::Reverse(e.0), e.1);
     let (entry, k) = ((ts, value), slot.len());
