@@ -72,12 +72,12 @@ async fn build_label_day(
 
 /// Builds the label days, `parallel` at once: a new day starts as soon as any running one
 /// ends (waiting for the oldest left a slot idle while it finished), and the results come
-/// back in the order of `days`. Days are independent (each reads
-/// its own windows; the data-quality check of an input day shared by two windows runs once,
-/// under its lock), and one day's queries leave a core idle about a third of the time
-/// (planning, the single-stream sorts and writes, commits), which a second day fills. Each
-/// run gets its share of the memory pool. After a failure no new day starts, the days under
-/// way finish (their commits stay whole), and the first error is returned.
+/// back in the order of `days`. Days are independent (each reads its own windows; the
+/// data-quality check of an input day shared by two windows runs once, under its lock), and
+/// one day's queries leave a core idle about a third of the time (planning, the
+/// single-stream sorts and writes, commits), which a second day fills. Each run gets its
+/// share of the memory pool. After a failure no new day starts, the days under way finish
+/// (their commits stay whole), and the first error is returned.
 async fn build_label_days(
     req: &RunRequest,
     days: &[NaiveDate],
@@ -93,7 +93,7 @@ async fn build_label_days(
     let (profile_args, sample_args) = (profile_args.to_vec(), sample_args.to_vec());
     let mut pending = days.iter().copied().enumerate();
     let mut running = FuturesUnordered::new();
-    let mut built: Vec<Option<Option<Vec<OutputReport>>>> = vec![None; days.len()];
+    let mut built = Vec::with_capacity(days.len());
     let mut failure: Option<anyhow::Error> = None;
     loop {
         while failure.is_none() && running.len() < parallel.max(1) {
@@ -108,7 +108,7 @@ async fn build_label_days(
             })));
         }
         match running.next().await {
-            Some(Ok((i, Ok(day)))) => built[i] = Some(day),
+            Some(Ok((i, Ok(day)))) => built.push((i, day)),
             Some(Ok((_, Err(e)))) => {
                 failure.get_or_insert(e);
             }
@@ -120,10 +120,10 @@ async fn build_label_days(
     }
     match failure {
         Some(e) => Err(e),
-        None => Ok(built
-            .into_iter()
-            .map(|d| d.expect("every day ran"))
-            .collect()),
+        None => {
+            built.sort_by_key(|(i, _)| *i);
+            Ok(built.into_iter().map(|(_, day)| day).collect())
+        }
     }
 }
 
