@@ -8,11 +8,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
+    ArrayRef, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
     TimestampMicrosecondArray,
 };
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use chrono::{NaiveDate, NaiveTime};
+use common::samples::{assert_sorted_by_pair, features};
 use common::*;
 use parquet::arrow::ArrowWriter;
 
@@ -134,47 +135,6 @@ fn poison_exposures(path: &Path, rows: &[(i64, i64, i64)]) {
             ),
         ],
     );
-}
-
-const NOT_FEATURES: &[&str] = &[
-    "label",
-    "watch_s",
-    "watch_cnt",
-    "click",
-    "watch30",
-    "gift",
-    "expo_cnt",
-    "best_position",
-    "sample_weight",
-];
-
-/// (user, anchor) -> every feature column rendered exactly (floats by their bits).
-fn features(dir: &Path) -> HashMap<(i64, i64), Vec<String>> {
-    let mut out = HashMap::new();
-    for b in read_dir(dir) {
-        let (u, a) = (col_i64(&b, "user_id"), col_i64(&b, "anchor_id"));
-        let schema = b.schema();
-        for r in 0..b.num_rows() {
-            let mut values = Vec::new();
-            for (f, c) in schema.fields().iter().zip(b.columns()) {
-                if NOT_FEATURES.contains(&f.name().as_str()) {
-                    continue;
-                }
-                let v = if let Some(x) = c.as_any().downcast_ref::<Float64Array>() {
-                    format!("{}={:x}", f.name(), x.value(r).to_bits())
-                } else {
-                    format!(
-                        "{}={}",
-                        f.name(),
-                        arrow::util::display::array_value_to_string(c, r).unwrap()
-                    )
-                };
-                values.push(v);
-            }
-            out.insert((u[r], a[r]), values);
-        }
-    }
-    out
 }
 
 fn build(input: &Path, output: &Path, extra: &[&str]) -> String {
@@ -796,6 +756,8 @@ fn label_days_built_in_parallel_equal_one_at_a_time_and_a_failed_tile_day_commit
             );
             assert!(!a.is_empty(), "{table} {day} is empty");
             assert_eq!(a, b, "{table} {day}: parallel build differs");
+            // One partition per query there: the order comes from the sorted pairs, not a sort.
+            assert_sorted_by_pair(&output.join(format!("{table}/dt={day}")));
         }
     }
     let set = |out: &Path| -> serde_json::Value {

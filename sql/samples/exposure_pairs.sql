@@ -3,6 +3,7 @@
 -- above $pos_threshold_s) and gift (a gift that day). Negatives (click = 0) are kept with
 -- probability $neg_sample_rate, decided by a hash of ($sample_seed, user, anchor, day) so a
 -- rerun keeps the same rows; sample_weight = 1 / $neg_sample_rate for kept negatives.
+-- Sorted by pair, like label_pairs.sql.
 WITH e AS (
     SELECT user_id, anchor_id, COUNT(*) AS expo_cnt, MIN(position) AS best_position
     FROM exposures
@@ -40,3 +41,4 @@ SELECT
     CASE WHEN click = 1 THEN 1.0 ELSE 1.0 / $neg_sample_rate END AS sample_weight
 FROM labelled
 WHERE click = 1 OR sample_unit($sample_seed, user_id, anchor_id, $date) < $neg_sample_rate
+ORDER BY user_id, anchor_id

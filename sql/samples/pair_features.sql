@@ -6,6 +6,10 @@ WITH pairs AS (
     SELECT user_id, anchor_id FROM label_pairs
     UNION
     SELECT user_id, anchor_id FROM exposure_pairs
+    -- Sorted once here (two columns). With one partition per query (label days built two
+    -- at a time on two cores) each profile is the build side of its join, the features come
+    -- out in this order, and neither output sorts its wide rows (docs/benchmarks.md).
+    ORDER BY user_id, anchor_id
 )
 SELECT
     p.user_id,

@@ -76,8 +76,8 @@ async fn build_label_day(
 /// data-quality check of an input day shared by two windows runs once, under its lock), and
 /// one day's queries leave a core idle about a third of the time (planning, the
 /// single-stream sorts and writes, commits), which a second day fills. Each run gets its
-/// share of the memory pool. After a failure no new day starts, the days under way finish
-/// (their commits stay whole), and the first error is returned.
+/// share of the memory pool and of the cores. After a failure no new day starts, the days
+/// under way finish (their commits stay whole), and the first error is returned.
 async fn build_label_days(
     req: &RunRequest,
     days: &[NaiveDate],
@@ -89,6 +89,14 @@ async fn build_label_days(
     let mut sub = req.clone();
     if parallel > 1 && sub.engine.cluster.is_none() {
         sub.engine.memory_limit = Some(req.engine.memory_limit() / parallel as u64);
+        // And its share of the cores, unless `--partitions` says otherwise: the days keep
+        // every core busy, so more partitions per query only add repartitioning, and with one
+        // the samples' joins keep the order of their sorted pairs and the outputs need no
+        // sort of their wide rows (sql/samples/pair_features.sql; docs/benchmarks.md).
+        if req.engine.target_partitions.is_none() {
+            let share = req.engine.target_partitions() / parallel;
+            sub.engine.target_partitions = Some(share.max(1));
+        }
     }
     let (profile_args, sample_args) = (profile_args.to_vec(), sample_args.to_vec());
     let mut pending = days.iter().copied().enumerate();

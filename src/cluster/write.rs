@@ -176,6 +176,7 @@ pub async fn stage_frame(
         let plan = df.create_physical_plan().await?;
         tracing::debug!(
             seconds = started.elapsed().as_secs_f64(),
+            plan = %datafusion::physical_plan::displayable(plan.as_ref()).indent(false),
             "optimized and physical plan"
         );
         let streams = datafusion::physical_plan::execute_stream_partitioned(plan, task)?;

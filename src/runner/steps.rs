@@ -9,7 +9,12 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use datafusion::catalog::TableProvider;
 use datafusion::common::ScalarValue;
-use datafusion::prelude::{DataFrame, SessionContext};
+use datafusion::datasource::MemTable;
+use datafusion::logical_expr::SortExpr;
+use datafusion::physical_expr::LexOrdering;
+use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_plan::{ExecutionPlanProperties, collect_partitioned};
+use datafusion::prelude::{DataFrame, SessionContext, col};
 
 use super::{RunRequest, Session};
 use crate::cluster::write::{stage_frame, write_on_executors};
@@ -138,12 +143,12 @@ async fn materialize(
     run_id: &str,
 ) -> Result<Arc<dyn TableProvider>> {
     let Some(cluster) = cluster else {
-        return Ok(df.cache().await?.into_view());
+        return cache_keeping_order(df).await;
     };
     let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
     let files = write_on_executors(df, dir, run_id, cluster).await?;
     if files.is_empty() {
-        let empty = datafusion::datasource::MemTable::try_new(schema, vec![vec![]])?;
+        let empty = MemTable::try_new(schema, vec![vec![]])?;
         return Ok(Arc::new(empty));
     }
     let urls: Vec<String> = files
@@ -151,6 +156,36 @@ async fn materialize(
         .map(|f| dir.at(&f.name).loc.url().to_string())
         .collect();
     Ok(parquet_files_table(&urls, schema)?)
+}
+
+/// Collects a view in memory and declares the order its plan guarantees (what
+/// `DataFrame::cache` drops): a later join that keeps its probe side's order then carries it
+/// to an output, whose `ORDER BY` needs no sort.
+async fn cache_keeping_order(df: DataFrame) -> Result<Arc<dyn TableProvider>> {
+    let task_ctx = Arc::new(df.task_ctx());
+    let plan = df.create_physical_plan().await?;
+    let order = plan
+        .output_ordering()
+        .map(logical_sort_order)
+        .unwrap_or_default();
+    let partitions = collect_partitioned(plan.clone(), task_ctx).await?;
+    let table = MemTable::try_new(plan.schema(), partitions)?;
+    Ok(Arc::new(match order {
+        Some(order) => table.with_sort_order(vec![order]),
+        None => table,
+    }))
+}
+
+/// A physical ordering as sort expressions on the view's columns, if it is made of plain
+/// columns only (the only orderings a table can declare).
+fn logical_sort_order(ordering: &LexOrdering) -> Option<Vec<SortExpr>> {
+    ordering
+        .iter()
+        .map(|sort| {
+            let column = sort.expr.downcast_ref::<Column>()?;
+            Some(col(column.name()).sort(!sort.options.descending, sort.options.nulls_first))
+        })
+        .collect()
 }
 
 /// Runs the job's checks: each returns one row whose columns are recorded (and fail the run
@@ -190,4 +225,53 @@ pub(super) async fn run_checks(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::physical_plan::displayable;
+    use datafusion::prelude::SessionConfig;
+
+    /// Whether the plan of `sql` in `ctx` sorts anything.
+    async fn plan_sorts(ctx: &SessionContext, sql: &str) -> bool {
+        let plan = ctx
+            .sql(sql)
+            .await
+            .unwrap()
+            .create_physical_plan()
+            .await
+            .unwrap();
+        displayable(plan.as_ref())
+            .indent(false)
+            .to_string()
+            .contains("SortExec")
+    }
+
+    #[tokio::test]
+    async fn a_cached_view_keeps_the_order_its_query_guarantees() {
+        let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(1));
+        let rows = "SELECT * FROM (VALUES (3, 'c'), (1, 'a'), (2, 'b')) AS t(k, v)";
+        let sorted = cache_keeping_order(ctx.sql(&format!("{rows} ORDER BY k")).await.unwrap());
+        ctx.register_table("sorted", sorted.await.unwrap()).unwrap();
+        let unsorted = cache_keeping_order(ctx.sql(rows).await.unwrap());
+        ctx.register_table("unsorted", unsorted.await.unwrap())
+            .unwrap();
+
+        assert!(!plan_sorts(&ctx, "SELECT k, v FROM sorted ORDER BY k").await);
+        assert!(plan_sorts(&ctx, "SELECT k, v FROM sorted ORDER BY v").await);
+        assert!(plan_sorts(&ctx, "SELECT k, v FROM unsorted ORDER BY k").await);
+        let got = ctx
+            .sql("SELECT k FROM sorted")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let keys = arrow::compute::concat_batches(&got[0].schema(), &got).unwrap();
+        assert_eq!(
+            keys.column(0).as_ref(),
+            &arrow::array::Int64Array::from(vec![1, 2, 3]) as &dyn arrow::array::Array
+        );
+    }
 }

@@ -4,6 +4,7 @@
 
 pub mod dirty;
 pub mod s3;
+pub mod samples;
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
