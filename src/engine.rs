@@ -66,6 +66,21 @@ impl EngineOptions {
             (total / 10 * 6).min(16 << 30)
         })
     }
+
+    /// The options of one of `runs` runs going at once in this process: its share of the
+    /// memory pool and of the cores (partitions per query, unless `--partitions` set them).
+    /// The runs keep every core busy, so more partitions per query only add repartitioning.
+    /// A cluster run is sized by its executors and is returned unchanged.
+    pub fn share(&self, runs: usize) -> EngineOptions {
+        let mut shared = self.clone();
+        if runs > 1 && self.cluster.is_none() {
+            shared.memory_limit = Some(self.memory_limit() / runs as u64);
+            if self.target_partitions.is_none() {
+                shared.target_partitions = Some((self.target_partitions() / runs).max(1));
+            }
+        }
+        shared
+    }
 }
 
 /// Total physical memory from /proc/meminfo (Linux), if readable.
@@ -162,5 +177,42 @@ pub async fn new_context(opts: &EngineOptions) -> Result<SessionContext> {
             liverec_udfs::register_all(&mut ctx).context("cannot register liverec UDFs")?;
             Ok(ctx)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_at_once_share_the_memory_and_the_cores_unless_pinned() {
+        let opts = EngineOptions {
+            memory_limit: Some(8 << 30),
+            target_partitions: None,
+            ..Default::default()
+        };
+        let cores = opts.target_partitions();
+        let shared = opts.share(2);
+        assert_eq!(shared.memory_limit, Some(4 << 30));
+        assert_eq!(shared.target_partitions, Some((cores / 2).max(1)));
+        assert_eq!(opts.share(4 * cores).target_partitions, Some(1));
+        // One run alone keeps everything.
+        assert_eq!(opts.share(1).memory_limit, Some(8 << 30));
+        assert_eq!(opts.share(1).target_partitions, None);
+        // `--partitions` given: kept; a cluster run: unchanged.
+        let pinned = EngineOptions {
+            target_partitions: Some(3),
+            ..opts.clone()
+        };
+        assert_eq!(pinned.share(2).target_partitions, Some(3));
+        let cluster = EngineOptions {
+            cluster: Some("df://127.0.0.1:50050".into()),
+            ..opts.clone()
+        };
+        let shared = cluster.share(2);
+        assert_eq!(
+            (shared.memory_limit, shared.target_partitions),
+            (Some(8 << 30), None)
+        );
     }
 }

@@ -87,17 +87,10 @@ async fn build_label_days(
     parallel: usize,
 ) -> Result<Vec<Option<Vec<OutputReport>>>> {
     let mut sub = req.clone();
-    if parallel > 1 && sub.engine.cluster.is_none() {
-        sub.engine.memory_limit = Some(req.engine.memory_limit() / parallel as u64);
-        // And its share of the cores, unless `--partitions` says otherwise: the days keep
-        // every core busy, so more partitions per query only add repartitioning, and with one
-        // the samples' joins keep the order of their sorted pairs and the outputs need no
-        // sort of their wide rows (sql/samples/pair_features.sql; docs/benchmarks.md).
-        if req.engine.target_partitions.is_none() {
-            let share = req.engine.target_partitions() / parallel;
-            sub.engine.target_partitions = Some(share.max(1));
-        }
-    }
+    // With one partition per query (two days on two cores) the samples' joins keep the order
+    // of their sorted pairs and the outputs need no sort of their wide rows
+    // (sql/samples/pair_features.sql; docs/benchmarks.md).
+    sub.engine = req.engine.share(parallel);
     let (profile_args, sample_args) = (profile_args.to_vec(), sample_args.to_vec());
     let mut pending = days.iter().copied().enumerate();
     let mut running = FuturesUnordered::new();
