@@ -10,11 +10,11 @@ use arrow::datatypes::SchemaRef;
 use datafusion::catalog::TableProvider;
 use datafusion::common::ScalarValue;
 use datafusion::datasource::MemTable;
-use datafusion::logical_expr::SortExpr;
+use datafusion::logical_expr::{Expr, SortExpr};
 use datafusion::physical_expr::LexOrdering;
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_plan::{ExecutionPlanProperties, collect_partitioned};
-use datafusion::prelude::{DataFrame, SessionContext, col};
+use datafusion::prelude::{DataFrame, SessionContext};
 
 use super::{RunRequest, Session};
 use crate::cluster::write::{stage_frame, write_on_executors};
@@ -183,7 +183,8 @@ fn logical_sort_order(ordering: &LexOrdering) -> Option<Vec<SortExpr>> {
         .iter()
         .map(|sort| {
             let column = sort.expr.downcast_ref::<Column>()?;
-            Some(col(column.name()).sort(!sort.options.descending, sort.options.nulls_first))
+            let name = datafusion::common::Column::new_unqualified(column.name());
+            Some(Expr::Column(name).sort(!sort.options.descending, sort.options.nulls_first))
         })
         .collect()
 }
