@@ -4,7 +4,8 @@
 //! day; a wrong merge rule (a sum where a distinct count belongs) is caught by the same
 //! comparison; item-CF's likes summed from tiles equal the raw-row likes; a daily run builds
 //! one new tile day; a rewritten input day rebuilds its tiles; a job reading tiles builds the
-//! days it lacks.
+//! days it lacks; label days built two or three at once, with tiles built beside the first,
+//! equal those built one at a time, and a tile day that fails commits no later label day.
 
 mod common;
 
@@ -12,6 +13,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use common::dirty::{Watch, day_start, read_watches, write_watches};
+use common::samples::{assert_sorted_by_pair, features};
 use common::*;
 
 const PROFILE_TABLES: &[&str] = &[
@@ -370,4 +372,100 @@ fn copy_project(root: &Path, home: &Path) {
     for dir in ["jobs", "sql", "workflows"] {
         copy(&root.join(dir), &home.join(dir));
     }
+}
+
+/// The last label day of the parallel-build test.
+const END: &str = "2026-01-09";
+
+#[test]
+fn label_days_built_in_parallel_equal_one_at_a_time_and_a_failed_tile_day_commits_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (input, output) = (tmp.path().join("in"), tmp.path().join("out"));
+    generate(&input, 10, 1500, 120, 21);
+    let serial = tmp.path().join("serial");
+    let run = |out: &Path, parallel: &str| -> Vec<String> {
+        [
+            "run",
+            "training_set",
+            "--date",
+            END,
+            "--input",
+            &s(&input),
+            "--output",
+            &s(out),
+            "--set",
+            "label_days=3",
+            "--set",
+            "profile_days=2",
+            "--set",
+            &format!("parallel_days={parallel}"),
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    fn argv(v: &[String]) -> Vec<&str> {
+        v.iter().map(String::as_str).collect()
+    }
+    let set = |out: &Path| -> serde_json::Value {
+        let text =
+            std::fs::read_to_string(out.join(format!("training_sets/end={END}/manifest.json")))
+                .unwrap();
+        let m: serde_json::Value = serde_json::from_str(&text).unwrap();
+        serde_json::json!([m["label_days"], m["rows"], m["positives"], m["features"]])
+    };
+    run_ok(&argv(&run(&serial, "1")));
+    // Three at once; and two, where the first label day runs beside the tiles of the later
+    // windows (2026-01-07 and -08) and the other two follow in a pair.
+    let pair = tmp.path().join("pair");
+    for (out, parallel) in [(&output, "3"), (&pair, "2")] {
+        run_ok(&argv(&run(out, parallel)));
+        for table in ["samples", "exposure_samples"] {
+            for day in ["2026-01-07", "2026-01-08", END] {
+                let (a, b) = (
+                    features(&serial.join(format!("{table}/dt={day}"))),
+                    features(&out.join(format!("{table}/dt={day}"))),
+                );
+                assert!(!a.is_empty(), "{table} {day} is empty");
+                assert_eq!(a, b, "{table} {day}: parallel build ({parallel}) differs");
+                // One partition per query: the order comes from the sorted pairs, not a sort.
+                assert_sorted_by_pair(&out.join(format!("{table}/dt={day}")));
+            }
+        }
+        assert_eq!(set(&serial), set(out), "parallel_days={parallel}");
+    }
+
+    // Exposures of 2026-01-05, which only the first label day's profiles read, are
+    // unreadable: the run fails naming them while building that day's tiles (before any
+    // label day starts), commits no tile of that day and no label day, and writes no
+    // training-set manifest.
+    let fresh = tmp.path().join("fresh");
+    let bad = input.join("exposures/dt=2026-01-05/part-00000.parquet");
+    let original = std::fs::read(&bad).unwrap();
+    std::fs::write(&bad, b"not a parquet file").unwrap();
+    let err = run_err(&argv(&run(&fresh, "3")));
+    assert!(
+        err.contains("exposures") && err.contains("2026-01-05") && err.contains("tiles"),
+        "{err}"
+    );
+    for table in ["tile_watches", "tile_user_exposures"] {
+        assert!(!fresh.join(format!("{table}/dt=2026-01-05")).exists());
+    }
+    for table in ["samples", "exposure_samples", "user_profile"] {
+        assert!(!fresh.join(table).exists(), "{table}");
+    }
+    assert!(!fresh.join("training_sets").exists());
+
+    // Two at once, the input of 2026-01-08 unreadable: its tile day is built beside the
+    // first label day and fails; no later label day starts and no manifest is written.
+    std::fs::write(&bad, original).unwrap();
+    let later = tmp.path().join("later");
+    let bad_later = input.join("exposures/dt=2026-01-08/part-00000.parquet");
+    std::fs::write(&bad_later, b"not a parquet file").unwrap();
+    let err = run_err(&argv(&run(&later, "2")));
+    assert!(err.contains("2026-01-08") && err.contains("tiles"), "{err}");
+    assert!(!later.join("tile_user_exposures/dt=2026-01-08").exists());
+    for day in ["2026-01-08", END] {
+        assert!(!later.join(format!("samples/dt={day}")).exists(), "{day}");
+    }
+    assert!(!later.join("training_sets").exists());
 }

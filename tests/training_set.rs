@@ -13,7 +13,7 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use chrono::{NaiveDate, NaiveTime};
-use common::samples::{assert_sorted_by_pair, features};
+use common::samples::features;
 use common::*;
 use parquet::arrow::ArrowWriter;
 
@@ -716,76 +716,4 @@ fn missing_days_lineage_reuse_and_downsampling() {
     run_ok(&[sampled.as_slice(), &["--set", "force=true"]].concat());
     let second_keys: HashSet<_> = features(&expo).into_keys().collect();
     assert_eq!(first_keys, second_keys, "downsampling is not deterministic");
-}
-
-#[test]
-fn label_days_built_in_parallel_equal_one_at_a_time_and_a_failed_tile_day_commits_nothing() {
-    let (tmp, input, output) = setup();
-    let serial = tmp.path().join("serial");
-    let run = |out: &Path, parallel: &str| -> Vec<String> {
-        [
-            "run",
-            "training_set",
-            "--date",
-            D,
-            "--input",
-            &s(&input),
-            "--output",
-            &s(out),
-            "--set",
-            "label_days=3",
-            "--set",
-            "profile_days=2",
-            "--set",
-            &format!("parallel_days={parallel}"),
-        ]
-        .map(String::from)
-        .to_vec()
-    };
-    fn argv(v: &[String]) -> Vec<&str> {
-        v.iter().map(String::as_str).collect()
-    }
-    run_ok(&argv(&run(&serial, "1")));
-    run_ok(&argv(&run(&output, "3")));
-    let days = ["2026-01-07", "2026-01-08", D];
-    for table in ["samples", "exposure_samples"] {
-        for day in days {
-            let (a, b) = (
-                features(&serial.join(format!("{table}/dt={day}"))),
-                features(&output.join(format!("{table}/dt={day}"))),
-            );
-            assert!(!a.is_empty(), "{table} {day} is empty");
-            assert_eq!(a, b, "{table} {day}: parallel build differs");
-            // One partition per query there: the order comes from the sorted pairs, not a sort.
-            assert_sorted_by_pair(&output.join(format!("{table}/dt={day}")));
-        }
-    }
-    let set = |out: &Path| -> serde_json::Value {
-        let text =
-            std::fs::read_to_string(out.join(format!("training_sets/end={D}/manifest.json")))
-                .unwrap();
-        let m: serde_json::Value = serde_json::from_str(&text).unwrap();
-        serde_json::json!([m["label_days"], m["rows"], m["positives"], m["features"]])
-    };
-    assert_eq!(set(&serial), set(&output));
-
-    // Exposures of 2026-01-05, which only the first label day's profiles read, are
-    // unreadable: the run fails naming them while building that day's tiles (before any
-    // label day starts), commits no tile of that day and no label day, and writes no
-    // training-set manifest.
-    let fresh = tmp.path().join("fresh");
-    let bad = input.join("exposures/dt=2026-01-05/part-00000.parquet");
-    std::fs::write(&bad, b"not a parquet file").unwrap();
-    let err = run_err(&argv(&run(&fresh, "3")));
-    assert!(
-        err.contains("exposures") && err.contains("2026-01-05") && err.contains("tiles"),
-        "{err}"
-    );
-    for table in ["tile_watches", "tile_user_exposures"] {
-        assert!(!fresh.join(format!("{table}/dt=2026-01-05")).exists());
-    }
-    for table in ["samples", "exposure_samples", "user_profile"] {
-        assert!(!fresh.join(table).exists(), "{table}");
-    }
-    assert!(!fresh.join("training_sets").exists());
 }

@@ -5,6 +5,7 @@
 //! candidates channel). They run SQL sub-jobs through `runner`, below them.
 
 mod als;
+mod label_days;
 mod quality;
 mod tiles;
 pub mod train;

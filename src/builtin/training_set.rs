@@ -7,8 +7,6 @@ use anyhow::{Context, Result, bail};
 use chrono::{Days, NaiveDate, Utc};
 use datafusion::functions_aggregate::expr_fn::{count, sum};
 use datafusion::prelude::{Expr, ParquetReadOptions, col, lit, when};
-use futures::StreamExt;
-use futures::stream::FuturesUnordered;
 use serde::Deserialize;
 
 use crate::doc::partition::{ColumnEntry, PartitionManifest, schema_entries};
@@ -17,11 +15,12 @@ use crate::engine::{self, EngineOptions};
 use crate::job::JobSpec;
 use crate::layout;
 use crate::params::{self, Params};
-use crate::runner::{self, OutputReport, RunReport, RunRequest, built_with};
+use crate::runner::{OutputReport, RunReport, RunRequest};
 use crate::storage::{Storage, committed};
 use crate::version::LIVEREC_VERSION;
 use crate::writer::read_manifest;
 
+use super::label_days::{self, DayArgs, Plan, build_label_day};
 use super::tiles;
 
 /// The training set's own parameters (the rest is passed on to `profiles` and `samples`).
@@ -32,120 +31,6 @@ struct Settings {
     parallel_days: u32,
     validation: String,
     force: bool,
-}
-
-/// Runs `profiles` and `samples` for one label day unless both are committed with the same
-/// parameters (or `force`). Returns what was written, or None when reused.
-async fn build_label_day(
-    req: &RunRequest,
-    day: NaiveDate,
-    profile_args: &[(String, String)],
-    sample_args: &[(String, String)],
-    force: bool,
-) -> Result<Option<Vec<OutputReport>>> {
-    let profiles = JobSpec::load("profiles")?;
-    let samples = JobSpec::load("samples")?;
-    let output = Storage::open(req.output.clone())?;
-    let reuse = !force
-        && built_with(&output.at("samples"), day, sample_args, &samples).await?
-        && built_with(&output.at("exposure_samples"), day, sample_args, &samples).await?
-        && built_with(&output.at("user_profile"), day, profile_args, &profiles).await?;
-    if reuse {
-        return Ok(None);
-    }
-    let mut outputs = Vec::new();
-    for (job, args) in [(&profiles, profile_args), (&samples, sample_args)] {
-        let report = runner::run(&RunRequest {
-            job: job.clone(),
-            date: day,
-            input: req.input.clone(),
-            output: req.output.clone(),
-            overrides: args.to_vec(),
-            engine: req.engine.clone(),
-        })
-        .await
-        .with_context(|| format!("building label day {day}"))?;
-        outputs.extend(report.outputs);
-    }
-    Ok(Some(outputs))
-}
-
-/// Builds the label days, `parallel` at once: a new day starts as soon as any running one
-/// ends (waiting for the oldest left a slot idle while it finished), and the results come
-/// back in the order of `days`. Days are independent (each reads its own windows; the
-/// data-quality check of an input day shared by two windows runs once, under its lock), and
-/// one day's queries leave a core idle about a third of the time (planning, the
-/// single-stream sorts and writes, commits), which a second day fills. Each run gets its
-/// share of the memory pool and of the cores. After a failure no new day starts, the days
-/// under way finish (their commits stay whole), and the first error is returned.
-async fn build_label_days(
-    req: &RunRequest,
-    days: &[NaiveDate],
-    profile_args: &[(String, String)],
-    sample_args: &[(String, String)],
-    force: bool,
-    parallel: usize,
-) -> Result<Vec<Option<Vec<OutputReport>>>> {
-    let mut sub = req.clone();
-    // With one partition per query (two days on two cores) the samples' joins keep the order
-    // of their sorted pairs and the outputs need no sort of their wide rows
-    // (sql/samples/pair_features.sql; docs/benchmarks.md).
-    sub.engine = req.engine.share(parallel);
-    let (profile_args, sample_args) = (profile_args.to_vec(), sample_args.to_vec());
-    let mut pending = days.iter().copied().enumerate();
-    let mut running = FuturesUnordered::new();
-    let mut built = Vec::with_capacity(days.len());
-    let mut failure: Option<anyhow::Error> = None;
-    loop {
-        while failure.is_none() && running.len() < parallel.max(1) {
-            let Some((i, day)) = pending.next() else {
-                break;
-            };
-            let (sub, pa, sa) = (sub.clone(), profile_args.clone(), sample_args.clone());
-            // A task of its own, so the two days' plans are driven by different threads;
-            // aborted if this run is dropped (a deadline or a signal), so none outlives it.
-            running.push(AbortOnDrop(tokio::spawn(async move {
-                (i, build_label_day(&sub, day, &pa, &sa, force).await)
-            })));
-        }
-        match running.next().await {
-            Some(Ok((i, Ok(day)))) => built.push((i, day)),
-            Some(Ok((_, Err(e)))) => {
-                failure.get_or_insert(e);
-            }
-            Some(Err(joined)) => {
-                failure.get_or_insert(anyhow::anyhow!("building a label day failed: {joined}"));
-            }
-            None => break,
-        }
-    }
-    match failure {
-        Some(e) => Err(e),
-        None => {
-            built.sort_by_key(|(i, _)| *i);
-            Ok(built.into_iter().map(|(_, day)| day).collect())
-        }
-    }
-}
-
-/// A spawned task that is aborted when its handle is dropped.
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-impl<T> std::future::Future for AbortOnDrop<T> {
-    type Output = Result<T, tokio::task::JoinError>;
-
-    fn poll(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Self::Output> {
-        std::pin::Pin::new(&mut self.0).poll(cx)
-    }
 }
 
 /// Makes sure the profiles and samples of `day` exist, built with `args` (the parameters
@@ -198,29 +83,24 @@ pub async fn run(req: &RunRequest, params: &Params) -> Result<RunReport> {
     let output = Storage::open(req.output.clone())?;
 
     let (present, missing) = available_days(&input, &label_days, &settings, end).await?;
-    // Every tile day first: the label days run in parallel and share most of their tile
-    // days, which they would otherwise each set out to build (profiles' `build_with`).
-    let tile_days = tiles::window_days(&present, profile_days(&profile_args)?)?;
-    let mut outputs = tiles::ensure_tiles(req, &tile_days, &profile_args, settings.force).await?;
     let parallel = (settings.parallel_days.max(1) as usize).min(present.len().max(1));
-    let builds = build_label_days(
-        req,
-        &present,
-        &profile_args,
-        &sample_args,
-        settings.force,
-        parallel,
-    )
-    .await?;
+    let plan = Plan::new(&present, profile_days(&profile_args)?, parallel)?;
+    let args = DayArgs {
+        profile_args,
+        sample_args,
+        force: settings.force,
+    };
+    let built = label_days::build(req, &plan, &args, parallel).await?;
+    let mut outputs = built.tiles;
     let mut days = Vec::new();
-    for (day, built) in present.iter().zip(builds) {
+    for (day, built) in built.days {
         let status = if built.is_some() {
             DayStatus::Built
         } else {
             DayStatus::Reused
         };
         outputs.extend(built.unwrap_or_default());
-        days.push(label_day(&output, *day, status).await?);
+        days.push(label_day(&output, day, status).await?);
     }
     if present.is_empty() {
         bail!("training set ending {end}: no label day available");
