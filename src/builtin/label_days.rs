@@ -69,8 +69,8 @@ pub struct DayArgs {
     pub force: bool,
 }
 
-/// What building the plan wrote: the tiles' outputs, and per label day (in the order of
-/// `lead` then `rest`) its outputs, or None when it was reused.
+/// What building the plan wrote: the tiles' outputs, and per label day (ascending) its
+/// outputs, or None when it was reused.
 pub struct Built {
     pub tiles: Vec<OutputReport>,
     pub days: Vec<(NaiveDate, Option<Vec<OutputReport>>)>,
@@ -100,9 +100,8 @@ pub async fn build(
         .collect();
     let mut days = run_queue(&sub, queue, args, parallel, &plan.later_tiles).await?;
     tile_outputs.append(&mut days.tiles);
-    let order: Vec<NaiveDate> = plan.lead.iter().chain(&plan.rest).copied().collect();
-    days.days
-        .sort_by_key(|(d, _)| order.iter().position(|o| o == d));
+    // Lead and rest are the label days in ascending order.
+    days.days.sort_by_key(|(d, _)| *d);
     Ok(Built {
         tiles: tile_outputs,
         days: days.days,
@@ -172,7 +171,9 @@ async fn run_queue(
                 }
             },
             Some(Err(joined)) => {
-                failure.get_or_insert(anyhow::anyhow!("building a label day failed: {joined}"));
+                failure.get_or_insert(anyhow::anyhow!(
+                    "building a label or tile day failed: {joined}"
+                ));
             }
             None => break,
         }
