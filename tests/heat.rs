@@ -368,7 +368,13 @@ fn a_killed_run_leaves_the_old_partition_or_the_new_one() {
         assert_consistent_with_manifest(&part);
     }
 
-    // Leftovers are only in staging; cleanup removes them and a rerun succeeds.
+    // Leftovers are only in staging — among them, as a kill during a put leaves it, the
+    // object store's hidden upload file `<name>#<n>` (planted here, as the kills above
+    // leave one only by chance); cleanup removes them and a rerun succeeds.
+    let cut_off = output.join("_staging/heat/dt=2026-01-02-killed/part-00000.parquet#1");
+    std::fs::create_dir_all(cut_off.parent().unwrap()).unwrap();
+    std::fs::write(&cut_off, b"PAR1 half a file").unwrap();
+    std::thread::sleep(Duration::from_millis(20));
     run_ok(&["cleanup", "--output", &o, "--min-age-minutes", "0"]);
     assert!(!output.join("_staging").exists());
     run_ok(&heat_args(&i, &o, &[]));

@@ -105,37 +105,53 @@ pub async fn cleanup(root: &Storage, ages: Ages) -> Result<Cleanup> {
         }
     }
     if let Some(path) = raw.loc.local_path() {
-        remove_empty_staging_dirs(&path);
+        report.staging += remove_local_staging(&path, cutoff);
     }
     Ok(report)
 }
 
-/// Local disk: removes the directories under (and including) each `_staging/` that the
-/// cleanup left empty.
-fn remove_empty_staging_dirs(dir: &Path) {
-    fn prune(dir: &Path) -> bool {
+/// Local disk: removes what is left under each `_staging/` once the listed objects are
+/// handled — files the object store does not list (a put cut off by a kill leaves its
+/// `<name>#<n>` upload file, which `LocalFileSystem` hides) older than `cutoff` — and the
+/// directories left empty. Returns the files removed.
+fn remove_local_staging(dir: &Path, cutoff: chrono::DateTime<chrono::Utc>) -> usize {
+    fn prune(dir: &Path, cutoff: chrono::DateTime<chrono::Utc>, removed: &mut usize) -> bool {
         let Ok(entries) = std::fs::read_dir(dir) else {
             return false;
         };
         let mut empty = true;
         for entry in entries.flatten() {
             let path = entry.path();
-            empty &= path.is_dir() && prune(&path);
+            if path.is_dir() {
+                empty &= prune(&path, cutoff, removed);
+                continue;
+            }
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| chrono::DateTime::<chrono::Utc>::from(t) <= cutoff);
+            if old && std::fs::remove_file(&path).is_ok() {
+                *removed += 1;
+            } else {
+                empty = false;
+            }
         }
         empty && std::fs::remove_dir(dir).is_ok()
     }
     let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
+        return 0;
     };
+    let mut removed = 0;
     for entry in entries.flatten() {
         let path = entry.path();
         if !path.is_dir() {
             continue;
         }
         if path.file_name().is_some_and(|n| n == layout::STAGING) {
-            prune(&path);
+            prune(&path, cutoff, &mut removed);
         } else {
-            remove_empty_staging_dirs(&path);
+            removed += remove_local_staging(&path, cutoff);
         }
     }
+    removed
 }
