@@ -204,7 +204,7 @@ async fn run_work(
 
 /// Runs `profiles` and `samples` for one label day unless both are committed with the same
 /// parameters (or `force`). Returns what was written, or None when reused.
-pub async fn build_label_day(
+async fn build_label_day(
     req: &RunRequest,
     day: NaiveDate,
     profile_args: &[(String, String)],

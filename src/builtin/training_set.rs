@@ -20,8 +20,7 @@ use crate::storage::{Storage, committed};
 use crate::version::LIVEREC_VERSION;
 use crate::writer::read_manifest;
 
-use super::label_days::{self, DayArgs, Plan, build_label_day};
-use super::tiles;
+use super::label_days::{self, DayArgs, Plan};
 
 /// The training set's own parameters (the rest is passed on to `profiles` and `samples`).
 #[derive(Deserialize)]
@@ -48,13 +47,20 @@ pub async fn ensure_label_day(
             .collect()
     };
     let profile_args = only(&JobSpec::load("profiles")?);
-    let sample_args = only(&JobSpec::load("samples")?);
-    let tile_days = tiles::window_days(&[day], profile_days(&profile_args)?)?;
-    let mut outputs = tiles::ensure_tiles(req, &tile_days, &profile_args, force).await?;
+    let plan = Plan::new(&[day], profile_days(&profile_args)?, 1)?;
+    let args = DayArgs {
+        profile_args,
+        sample_args: only(&JobSpec::load("samples")?),
+        force,
+    };
+    // The plan of one day on one slot: its window's tiles, then the day.
+    let built = label_days::build(req, &plan, &args, 1).await?;
+    let mut outputs = built.tiles;
     outputs.extend(
-        build_label_day(req, day, &profile_args, &sample_args, force)
-            .await?
-            .unwrap_or_default(),
+        built
+            .days
+            .into_iter()
+            .flat_map(|(_, o)| o.unwrap_or_default()),
     );
     Ok(outputs)
 }
