@@ -233,6 +233,52 @@ fn likes_and_standalone_profiles_from_tiles_equal_their_references() {
         assert!(!keep(x).is_empty(), "{table}");
         assert_eq!(keep(x), keep(y), "{table}");
     }
+
+    // A training set whose label day has these profiles (the workflow's profiles_next_day
+    // commits them the night before) reuses them and builds only the samples; profiles of
+    // other parameters are rebuilt, and the samples with them.
+    let profile_run =
+        |t: &Path| manifest(&t.join(format!("user_profile/dt={LAST}")))["run_id"].clone();
+    let samples_run = |t: &Path| manifest(&t.join(format!("samples/dt={LAST}")))["run_id"].clone();
+    let one_day_set = |profile_days: &str| -> Vec<String> {
+        let report = tmp.path().join("one-day.report.json");
+        let mut args = vec!["run", "training_set", "--date", LAST, "--input", &i];
+        args.extend(["--output", &t, "--report-json", report.to_str().unwrap()]);
+        args.extend(["--set", "label_days=1", "--set", profile_days]);
+        run_ok(&args);
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+        report["outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|o| {
+                o["location"]
+                    .as_str()
+                    .unwrap()
+                    .contains(&format!("dt={LAST}"))
+            })
+            .map(|o| o["table"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let committed = profile_run(&tiled);
+    let written = one_day_set("profile_days=5");
+    assert_eq!(profile_run(&tiled), committed, "profiles were rebuilt");
+    assert!(written.contains(&"samples".to_string()), "{written:?}");
+    assert!(
+        !written.iter().any(|t| t.ends_with("_profile")),
+        "{written:?}"
+    );
+    let samples = samples_run(&tiled);
+    let written = one_day_set("profile_days=4");
+    assert_ne!(profile_run(&tiled), committed);
+    assert_ne!(samples_run(&tiled), samples);
+    for table in PROFILE_TABLES
+        .iter()
+        .chain(&["samples", "exposure_samples"])
+    {
+        assert!(written.contains(&table.to_string()), "{table}: {written:?}");
+    }
 }
 
 /// A 70-day window: active days past the 64th day live in the second mask word

@@ -65,6 +65,10 @@ fn a_full_run_then_a_no_op_rerun() {
         assert!(output.join(table).join(format!("dt={D}")).exists() || *table == "recall_metrics");
     }
     assert!(output.join("recall_metrics/dt=2026-01-15").exists());
+    // The profiles serving loads tomorrow.
+    for table in ["user_profile", "user_anchor_profile"] {
+        assert!(output.join(table).join("dt=2026-01-17").exists(), "{table}");
+    }
     // ALS: vectors of D and its channel in D's candidates; D-1's evaluated with the others.
     for table in ["user_factors", "anchor_factors"] {
         assert!(
@@ -280,7 +284,30 @@ fn a_three_day_backfill_runs_in_order_and_reuses_the_previous_days() {
         finished.windows(2).all(|w| w[0] <= w[1]),
         "days ran out of order"
     );
-    // Day 17's previous-day tasks are what day 16's run committed.
+    // Day 17's previous-day tasks are what day 16's run committed, and so are the profiles
+    // of its label day 17 (day 16's profiles_next_day): its training set wrote the samples.
+    let written: Vec<String> = state(&output, "2026-01-17")["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t[0] == "training_set")
+        .unwrap()[1]["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["location"].as_str().unwrap().to_string())
+        .collect();
+    let label_day = |table: &str| format!("/{table}/dt=2026-01-17");
+    assert!(
+        written.iter().any(|l| l.contains(&label_day("samples"))),
+        "{written:?}"
+    );
+    assert!(
+        !written
+            .iter()
+            .any(|l| l.contains(&label_day("user_profile"))),
+        "{written:?}"
+    );
     let st = statuses(&output, "2026-01-17");
     for task in ["heat_previous_day", "itemcf_previous_day"] {
         assert!(

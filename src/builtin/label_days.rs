@@ -202,8 +202,10 @@ async fn run_work(
     (work, result)
 }
 
-/// Runs `profiles` and `samples` for one label day unless both are committed with the same
-/// parameters (or `force`). Returns what was written, or None when reused.
+/// Runs `profiles` and `samples` for one label day, each unless its outputs are all
+/// committed with the same parameters (or `force`): the daily workflow's `profiles_next_day`
+/// commits tomorrow's profiles tonight, and tomorrow's label day only adds its samples.
+/// Returns what was written, or None when both were reused.
 async fn build_label_day(
     req: &RunRequest,
     day: NaiveDate,
@@ -214,15 +216,16 @@ async fn build_label_day(
     let profiles = JobSpec::load("profiles")?;
     let samples = JobSpec::load("samples")?;
     let output = Storage::open(req.output.clone())?;
-    let reuse = !force
-        && built_with(&output.at("samples"), day, sample_args, &samples).await?
-        && built_with(&output.at("exposure_samples"), day, sample_args, &samples).await?
-        && built_with(&output.at("user_profile"), day, profile_args, &profiles).await?;
-    if reuse {
+    let profiles_built = !force && all_built_with(&output, day, profile_args, &profiles).await?;
+    // Samples read the profiles: rebuilt profiles rebuild them.
+    let samples_built =
+        profiles_built && all_built_with(&output, day, sample_args, &samples).await?;
+    if samples_built {
         return Ok(None);
     }
     let mut outputs = Vec::new();
-    for (job, args) in [(&profiles, profile_args), (&samples, sample_args)] {
+    let jobs = [(&profiles, profile_args), (&samples, sample_args)];
+    for (job, args) in jobs.into_iter().skip(usize::from(profiles_built)) {
         let report = runner::run(&RunRequest {
             job: job.clone(),
             date: day,
@@ -236,6 +239,21 @@ async fn build_label_day(
         outputs.extend(report.outputs);
     }
     Ok(Some(outputs))
+}
+
+/// Whether every output table of `job` has day `day` committed with these parameters.
+async fn all_built_with(
+    output: &Storage,
+    day: NaiveDate,
+    args: &[(String, String)],
+    job: &JobSpec,
+) -> Result<bool> {
+    for table in job.outputs() {
+        if !built_with(&output.at(table), day, args, job).await? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// A spawned task that is aborted when its handle is dropped.
