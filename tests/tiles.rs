@@ -279,6 +279,38 @@ fn likes_and_standalone_profiles_from_tiles_equal_their_references() {
     {
         assert!(written.contains(&table.to_string()), "{table}: {written:?}");
     }
+
+    // Late data: a rewritten input day of the window rebuilds its tile day and then the
+    // profiles and samples that read it; a rewritten label day only its samples.
+    let rewrite = |day: &str| {
+        let dir = input.join(format!("watches/dt={day}"));
+        let file = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|x| x == "parquet"))
+            .unwrap();
+        let bytes = std::fs::read(&file).unwrap();
+        std::fs::remove_file(&file).unwrap();
+        std::fs::write(&file, bytes).unwrap();
+    };
+    let (profiles, samples) = (profile_run(&tiled), samples_run(&tiled));
+    rewrite("2026-01-09");
+    one_day_set("profile_days=5");
+    assert_ne!(
+        profile_run(&tiled),
+        profiles,
+        "profiles of a rebuilt tile day kept"
+    );
+    assert_ne!(samples_run(&tiled), samples);
+    let (profiles, samples) = (profile_run(&tiled), samples_run(&tiled));
+    rewrite(LAST);
+    one_day_set("profile_days=5");
+    assert_eq!(profile_run(&tiled), profiles);
+    assert_ne!(
+        samples_run(&tiled),
+        samples,
+        "samples of a rewritten day kept"
+    );
 }
 
 /// A 70-day window: active days past the 64th day live in the second mask word

@@ -14,8 +14,7 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 
 use crate::job::JobSpec;
-use crate::runner::{self, OutputReport, RunRequest, built_with};
-use crate::storage::Storage;
+use crate::runner::{self, OutputReport, RunRequest};
 
 use super::tiles;
 
@@ -202,10 +201,12 @@ async fn run_work(
     (work, result)
 }
 
-/// Runs `profiles` and `samples` for one label day, each unless its outputs are all
-/// committed with the same parameters (or `force`): the daily workflow's `profiles_next_day`
-/// commits tomorrow's profiles tonight, and tomorrow's label day only adds its samples.
-/// Returns what was written, or None when both were reused.
+/// Runs `profiles` and `samples` for one label day, each unless its outputs are current
+/// (committed with the same parameters after everything they read: `runner::outputs_current`)
+/// or `force`: the daily workflow's `profiles_next_day` commits tomorrow's profiles tonight,
+/// and tomorrow's label day only adds its samples; a rewritten input day (or a tile day
+/// rebuilt from one) rebuilds the profiles and samples that read it. Returns what was
+/// written, or None when both were reused.
 async fn build_label_day(
     req: &RunRequest,
     day: NaiveDate,
@@ -213,47 +214,30 @@ async fn build_label_day(
     sample_args: &[(String, String)],
     force: bool,
 ) -> Result<Option<Vec<OutputReport>>> {
-    let profiles = JobSpec::load("profiles")?;
-    let samples = JobSpec::load("samples")?;
-    let output = Storage::open(req.output.clone())?;
-    let profiles_built = !force && all_built_with(&output, day, profile_args, &profiles).await?;
-    // Samples read the profiles: rebuilt profiles rebuild them.
-    let samples_built =
-        profiles_built && all_built_with(&output, day, sample_args, &samples).await?;
-    if samples_built {
+    let sub = |job: JobSpec, args: &[(String, String)]| RunRequest {
+        job,
+        date: day,
+        input: req.input.clone(),
+        output: req.output.clone(),
+        overrides: args.to_vec(),
+        engine: req.engine.clone(),
+    };
+    let profiles = sub(JobSpec::load("profiles")?, profile_args);
+    let samples = sub(JobSpec::load("samples")?, sample_args);
+    let profiles_current = !force && runner::outputs_current(&profiles).await?;
+    // Samples read the profiles' commits, so rebuilt profiles make them stale too.
+    if profiles_current && runner::outputs_current(&samples).await? {
         return Ok(None);
     }
     let mut outputs = Vec::new();
-    let jobs = [(&profiles, profile_args), (&samples, sample_args)];
-    for (job, args) in jobs.into_iter().skip(usize::from(profiles_built)) {
-        let report = runner::run(&RunRequest {
-            job: job.clone(),
-            date: day,
-            input: req.input.clone(),
-            output: req.output.clone(),
-            overrides: args.to_vec(),
-            engine: req.engine.clone(),
-        })
-        .await
-        .with_context(|| format!("building label day {day}"))?;
+    let runs = [profiles, samples];
+    for run in runs.iter().skip(usize::from(profiles_current)) {
+        let report = runner::run(run)
+            .await
+            .with_context(|| format!("building label day {day}"))?;
         outputs.extend(report.outputs);
     }
     Ok(Some(outputs))
-}
-
-/// Whether every output table of `job` has day `day` committed with these parameters.
-async fn all_built_with(
-    output: &Storage,
-    day: NaiveDate,
-    args: &[(String, String)],
-    job: &JobSpec,
-) -> Result<bool> {
-    for table in job.outputs() {
-        if !built_with(&output.at(table), day, args, job).await? {
-            return Ok(false);
-        }
-    }
-    Ok(true)
 }
 
 /// A spawned task that is aborted when its handle is dropped.

@@ -161,17 +161,56 @@ async fn current(
     Ok(true)
 }
 
-/// Whether a partition is committed with these values of the parameters it records.
-pub async fn built_with(
-    table: &Storage,
-    day: NaiveDate,
-    wanted: &[(String, String)],
-    job: &JobSpec,
-) -> Result<bool> {
-    match read_manifest(table, day).await? {
-        Some(manifest) => params_match(&manifest, wanted, job),
-        None => Ok(false),
+/// Whether every output of `req.job` for `req.date` is committed with `req`'s parameters
+/// after everything it reads was last written: the files of its input tables' partitions and
+/// the commits of its output-table inputs, over each input's window. A rewritten input day,
+/// or a tile day rebuilt from one, makes the outputs that read it stale.
+pub async fn outputs_current(req: &RunRequest) -> Result<bool> {
+    let params = super::bind_params(req)?;
+    let input = Storage::open(req.input.clone())?;
+    let output = Storage::open(req.output.clone())?;
+    // Owned pieces: the futures run inside the training set's spawned tasks.
+    let mut reads = Vec::new();
+    for spec in &req.job.inputs {
+        let (lo, hi) = spec.window(&params)?;
+        for offset in lo..=hi {
+            let root = match spec.from {
+                Root::Input => input.at(&spec.table),
+                Root::Output => output.at(&spec.table),
+            };
+            reads.push(last_written(root, spec.from, shift(req.date, offset)?));
+        }
     }
+    let written: Vec<Option<DateTime<Utc>>> = futures::stream::iter(reads)
+        .buffered(CHECK_AT_ONCE)
+        .try_collect()
+        .await?;
+    let newest = written.into_iter().flatten().max();
+    for table in req.job.outputs() {
+        let Some(manifest) = read_manifest(&output.at(table), req.date).await? else {
+            return Ok(false);
+        };
+        let after = newest.is_none_or(|n| manifest.created_at > n);
+        if !after || !params_match(&manifest, &req.overrides, &req.job)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// When `day` of a table was last written: the newest file of an input table's partition, the
+/// commit of an output table's; None when absent.
+async fn last_written(table: Storage, from: Root, day: NaiveDate) -> Result<Option<DateTime<Utc>>> {
+    Ok(match from {
+        Root::Input => {
+            let files = table
+                .at(&layout::partition(day))
+                .list_parquet_files()
+                .await?;
+            files.iter().map(|m| m.last_modified).max()
+        }
+        Root::Output => read_manifest(&table, day).await?.map(|m| m.created_at),
+    })
 }
 
 /// Whether a manifest records these values of `job`'s parameters.

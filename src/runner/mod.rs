@@ -25,7 +25,7 @@ use crate::query;
 use crate::storage::{Location, Storage, committed};
 use crate::version::LIVEREC_VERSION;
 
-pub use derived::{built_with, ensure_days};
+pub use derived::{ensure_days, outputs_current};
 pub use inputs::check_lineage;
 use steps::Staged;
 
