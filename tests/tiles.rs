@@ -293,6 +293,8 @@ fn likes_and_standalone_profiles_from_tiles_equal_their_references() {
         std::fs::remove_file(&file).unwrap();
         std::fs::write(&file, bytes).unwrap();
     };
+    // Back to N = 5 (rebuilt for its parameters), then the rewrite.
+    one_day_set("profile_days=5");
     let (profiles, samples) = (profile_run(&tiled), samples_run(&tiled));
     rewrite("2026-01-09");
     one_day_set("profile_days=5");
