@@ -73,7 +73,7 @@ pub async fn ensure_days(
             let Some(newest_input) = newest_input_file(input, spec, day).await? else {
                 return Ok(None);
             };
-            let stale = force || !current(output, spec, day, passed, newest_input).await?;
+            let stale = force || !current(output, spec, day, passed, Some(newest_input)).await?;
             Ok::<_, anyhow::Error>(stale.then_some(day))
         }
     };
@@ -141,20 +141,21 @@ async fn newest_input_file(
     Ok(newest)
 }
 
-/// Whether every output of `job` for `day` is committed with these parameters after the
-/// newest input file of the day was written.
+/// Whether every output of `job` for `day` is committed with these parameters after
+/// `newest_input` (the last write of what it reads, if any).
 async fn current(
     output: &Storage,
     job: &JobSpec,
     day: NaiveDate,
     args: &[(String, String)],
-    newest_input: DateTime<Utc>,
+    newest_input: Option<DateTime<Utc>>,
 ) -> Result<bool> {
     for table in job.outputs() {
         let Some(manifest) = read_manifest(&output.at(table), day).await? else {
             return Ok(false);
         };
-        if !params_match(&manifest, args, job)? || manifest.created_at <= newest_input {
+        let after = newest_input.is_none_or(|n| manifest.created_at > n);
+        if !after || !params_match(&manifest, args, job)? {
             return Ok(false);
         }
     }
@@ -186,16 +187,7 @@ pub async fn outputs_current(req: &RunRequest) -> Result<bool> {
         .try_collect()
         .await?;
     let newest = written.into_iter().flatten().max();
-    for table in req.job.outputs() {
-        let Some(manifest) = read_manifest(&output.at(table), req.date).await? else {
-            return Ok(false);
-        };
-        let after = newest.is_none_or(|n| manifest.created_at > n);
-        if !after || !params_match(&manifest, &req.overrides, &req.job)? {
-            return Ok(false);
-        }
-    }
-    Ok(true)
+    current(&output, &req.job, req.date, &req.overrides, newest).await
 }
 
 /// When `day` of a table was last written: the newest file of an input table's partition, the
