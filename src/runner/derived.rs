@@ -133,10 +133,7 @@ async fn newest_input_file(
 ) -> Result<Option<DateTime<Utc>>> {
     let mut newest = None;
     for spec in job.inputs.iter().filter(|i| i.from == Root::Input) {
-        let part = input.at(&spec.table).at(&layout::partition(day));
-        for meta in part.list_parquet_files().await? {
-            newest = newest.max(Some(meta.last_modified));
-        }
+        newest = newest.max(last_written(input.at(&spec.table), Root::Input, day).await?);
     }
     Ok(newest)
 }
