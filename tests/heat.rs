@@ -371,12 +371,34 @@ fn a_killed_run_leaves_the_old_partition_or_the_new_one() {
     // Leftovers are only in staging — among them, as a kill during a put leaves it, the
     // object store's hidden upload file `<name>#<n>` (planted here, as the kills above
     // leave one only by chance); cleanup removes them and a rerun succeeds.
+    // Direct puts outside staging (a workflow's state, a model's LATEST) leave the same kind
+    // of file where they were going: removed too, when old enough, and nothing else there.
     let cut_off = output.join("_staging/heat/dt=2026-01-02-killed/part-00000.parquet#1");
     std::fs::create_dir_all(cut_off.parent().unwrap()).unwrap();
     std::fs::write(&cut_off, b"PAR1 half a file").unwrap();
+    let state_cut_off = output.join("runs/daily/dt=2026-01-02/state.json#1");
+    std::fs::create_dir_all(state_cut_off.parent().unwrap()).unwrap();
+    std::fs::write(&state_cut_off, b"{\"tasks\":").unwrap();
+    let young = run_ok(&["cleanup", "--output", &o]);
+    assert!(
+        young.contains("0 interrupted upload file(s)") && state_cut_off.exists(),
+        "an upload younger than the minimum age was removed: {young}"
+    );
     std::thread::sleep(Duration::from_millis(20));
-    run_ok(&["cleanup", "--output", &o, "--min-age-minutes", "0"]);
+    let cleaned = run_ok(&["cleanup", "--output", &o, "--min-age-minutes", "0"]);
+    assert!(
+        cleaned.contains("1 interrupted upload file(s)"),
+        "cleanup did not report the upload outside staging: {cleaned}"
+    );
     assert!(!output.join("_staging").exists());
+    assert!(
+        !state_cut_off.exists(),
+        "an upload outside staging was left"
+    );
+    assert!(
+        part.join("_manifest.json").exists(),
+        "cleanup removed a committed file"
+    );
     run_ok(&heat_args(&i, &o, &[]));
     assert_heat_matches(&output, &input, (1.0, 5.0, 2.0));
 }

@@ -1,6 +1,7 @@
 //! The daily workflow through the real binary: a full run, a no-op rerun, a run killed
 //! mid-way that resumes (after breaking its stale lock) to outputs identical to an
-//! uninterrupted run, a 3-day backfill, and a concurrent run refused by the lock.
+//! uninterrupted run, a 3-day backfill, a concurrent run refused by the lock, and late data
+//! rebuilding what was built from it.
 
 mod common;
 
@@ -352,15 +353,8 @@ fn a_three_day_backfill_runs_in_order_and_reuses_the_previous_days() {
 /// A copy of the project files (LIVEREC_HOME) with a small drill workflow: the data-quality
 /// check, then heat; one retry after 0.2 s.
 fn drill_home(dir: &Path) -> std::path::PathBuf {
-    let home = dir.join("home");
-    for sub in ["jobs", "sql", "workflows"] {
-        copy_tree(
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join(sub),
-            &home.join(sub),
-        );
-    }
-    std::fs::write(
-        home.join("workflows/drill.toml"),
+    home_with_drill(
+        dir,
         r#"name = "drill"
 description = "validate then heat, for fault drills"
 max_parallel = 1
@@ -378,7 +372,18 @@ job = "heat"
 after = ["validate"]
 "#,
     )
-    .unwrap();
+}
+
+/// A copy of the project files (LIVEREC_HOME) with `workflow` as workflows/drill.toml.
+fn home_with_drill(dir: &Path, workflow: &str) -> std::path::PathBuf {
+    let home = dir.join("home");
+    for sub in ["jobs", "sql", "workflows"] {
+        copy_tree(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join(sub),
+            &home.join(sub),
+        );
+    }
+    std::fs::write(home.join("workflows/drill.toml"), workflow).unwrap();
     home
 }
 
@@ -414,6 +419,23 @@ fn drill_task(output: &Path, task: &str) -> serde_json::Value {
         .find(|t| t[0] == task)
         .unwrap()[1]
         .clone()
+}
+
+/// `liverec workflow ARGS` on the drill home; its stdout.
+fn drill_cmd(home: &Path, input: &Path, output: &Path, args: &[&str]) -> String {
+    let mut c = liverec();
+    c.env("LIVEREC_HOME", home)
+        .args(["workflow"])
+        .args(args)
+        .args(["--input", &s(input), "--output", &s(output)]);
+    String::from_utf8_lossy(&output_ok(&mut c).stdout).into_owned()
+}
+
+/// Late data: the same bytes written again as a new file (a new modification time).
+fn rewrite(file: &Path) {
+    let bytes = std::fs::read(file).unwrap();
+    std::fs::remove_file(file).unwrap();
+    std::fs::write(file, bytes).unwrap();
 }
 
 /// Processes still running with `needle` in their command line (children left behind).
@@ -576,14 +598,7 @@ fn late_data_and_changed_code_are_named_and_rebuilt() {
     let home = drill_home(tmp.path());
     let output = tmp.path().join("out");
     output_ok(&mut drill(&home, &input, &output, &[]));
-    let cmd = |args: &[&str]| {
-        let mut c = liverec();
-        c.env("LIVEREC_HOME", &home)
-            .args(["workflow"])
-            .args(args)
-            .args(["--input", &s(&input), "--output", &s(&output)]);
-        String::from_utf8_lossy(&output_ok(&mut c).stdout).into_owned()
-    };
+    let cmd = |args: &[&str]| drill_cmd(&home, &input, &output, args);
     let stale = cmd(&["stale", "drill", "--from", D, "--to", D]);
     assert!(stale.contains("no output of drill"), "{stale}");
     let status = cmd(&["status", "drill", "--date", D]);
@@ -593,10 +608,7 @@ fn late_data_and_changed_code_are_named_and_rebuilt() {
     );
 
     // A late rewrite of one input day: the outputs built from it are stale, and say why.
-    let file = input.join(format!("watches/dt={D}/part-00000.parquet"));
-    let bytes = std::fs::read(&file).unwrap();
-    std::fs::remove_file(&file).unwrap();
-    std::fs::write(&file, bytes).unwrap();
+    rewrite(&input.join(format!("watches/dt={D}/part-00000.parquet")));
     let stale = cmd(&["stale", "drill", "--from", D, "--to", D]);
     assert!(
         stale.contains("heat") && stale.contains(&format!("input watches/dt={D} was rewritten")),
@@ -619,4 +631,87 @@ fn late_data_and_changed_code_are_named_and_rebuilt() {
     std::fs::write(&sql, format!("{text}\n")).unwrap();
     let status = cmd(&["status", "drill", "--date", D]);
     assert!(status.contains("would run: the code changed"), "{status}");
+}
+
+#[test]
+fn late_data_in_a_profile_window_rebuilds_its_tile_and_the_label_days_after_it() {
+    // Label days 01-15 and 01-16 with 3-day windows (01-12 .. 01-14 and 01-13 .. 01-15).
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    generate(&input, 16, 600, 60, 45);
+    let home = home_with_drill(
+        tmp.path(),
+        r#"name = "drill"
+description = "validate, tiles, training set"
+max_parallel = 1
+
+[[tasks]]
+name = "validate"
+job = "quality"
+
+[[tasks]]
+name = "tiles"
+job = "tiles"
+after = ["validate"]
+
+[[tasks]]
+name = "training_set"
+job = "training_set"
+after = ["tiles"]
+set = { label_days = 2, profile_days = 3 }
+"#,
+    );
+    let output = tmp.path().join("out");
+    output_ok(&mut drill(&home, &input, &output, &[]));
+    let run_ids = || -> Vec<(String, String)> {
+        [
+            "tile_watches/dt=2026-01-14",
+            "tile_watches/dt=2026-01-15",
+            "user_profile/dt=2026-01-15",
+            "user_profile/dt=2026-01-16",
+            "samples/dt=2026-01-15",
+            "samples/dt=2026-01-16",
+        ]
+        .into_iter()
+        .map(|p| {
+            let id = manifest(&output.join(p))["run_id"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            (p.to_string(), id)
+        })
+        .collect()
+    };
+    let before = run_ids();
+
+    // Watches of 01-15 rewritten: the label of day 15 and the window of day 16.
+    rewrite(&input.join("watches/dt=2026-01-15/part-00000.parquet"));
+    let cmd = |args: &[&str]| drill_cmd(&home, &input, &output, args);
+    let stale = cmd(&["stale", "drill", "--from", D, "--to", D]);
+    assert!(
+        stale.contains("training_set")
+            && stale.contains("input watches/dt=2026-01-15 was rewritten")
+            && !stale.contains(" tiles "),
+        "{stale}"
+    );
+    cmd(&["run", "drill", "--date", D, "--rebuild-stale"]);
+    let after = run_ids();
+    let rebuilt: Vec<&str> = before
+        .iter()
+        .zip(&after)
+        .filter(|(b, a)| b.1 != a.1)
+        .map(|(b, _)| b.0.as_str())
+        .collect();
+    // Day 15's profiles end on 01-14 and the tile of 01-14 did not change: both reused.
+    assert_eq!(
+        rebuilt,
+        [
+            "tile_watches/dt=2026-01-15",
+            "user_profile/dt=2026-01-16",
+            "samples/dt=2026-01-15",
+            "samples/dt=2026-01-16",
+        ]
+    );
+    let stale = cmd(&["stale", "drill", "--from", D, "--to", D]);
+    assert!(stale.contains("no output of drill"), "{stale}");
 }

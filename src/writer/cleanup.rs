@@ -20,6 +20,9 @@ pub struct Cleanup {
     pub unreferenced: usize,
     /// Data files of a replaced version whose retention period had passed.
     pub replaced: usize,
+    /// Local disk: hidden upload files (`<name>#<n>`) outside `_staging/`, left by a kill
+    /// during a direct put (a run's JSON output, workflow state, a model's `LATEST`).
+    pub uploads: usize,
     /// Such objects younger than the minimum age, left for a run that may still be writing,
     /// and replaced files still in their retention period, left for readers of the old
     /// version.
@@ -105,7 +108,9 @@ pub async fn cleanup(root: &Storage, ages: Ages) -> Result<Cleanup> {
         }
     }
     if let Some(path) = raw.loc.local_path() {
-        report.staging += remove_local_staging(&path, cutoff);
+        let (staging, uploads) = remove_local_leftovers(&path, cutoff);
+        report.staging += staging;
+        report.uploads += uploads;
     }
     Ok(report)
 }
@@ -113,8 +118,9 @@ pub async fn cleanup(root: &Storage, ages: Ages) -> Result<Cleanup> {
 /// Local disk: removes what is left under each `_staging/` once the listed objects are
 /// handled — files the object store does not list (a put cut off by a kill leaves its
 /// `<name>#<n>` upload file, which `LocalFileSystem` hides) older than `cutoff` — and the
-/// directories left empty. Returns the files removed.
-fn remove_local_staging(dir: &Path, cutoff: chrono::DateTime<chrono::Utc>) -> usize {
+/// directories left empty; elsewhere, only such upload files. Returns the files removed
+/// under staging and the upload files removed elsewhere.
+fn remove_local_leftovers(dir: &Path, cutoff: chrono::DateTime<chrono::Utc>) -> (usize, usize) {
     fn prune(dir: &Path, cutoff: chrono::DateTime<chrono::Utc>, removed: &mut usize) -> bool {
         let Ok(entries) = std::fs::read_dir(dir) else {
             return false;
@@ -126,11 +132,7 @@ fn remove_local_staging(dir: &Path, cutoff: chrono::DateTime<chrono::Utc>) -> us
                 empty &= prune(&path, cutoff, removed);
                 continue;
             }
-            let old = entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .is_ok_and(|t| chrono::DateTime::<chrono::Utc>::from(t) <= cutoff);
-            if old && std::fs::remove_file(&path).is_ok() {
+            if older_than(&entry, cutoff) && std::fs::remove_file(&path).is_ok() {
                 *removed += 1;
             } else {
                 empty = false;
@@ -139,19 +141,57 @@ fn remove_local_staging(dir: &Path, cutoff: chrono::DateTime<chrono::Utc>) -> us
         empty && std::fs::remove_dir(dir).is_ok()
     }
     let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
+        return (0, 0);
     };
-    let mut removed = 0;
+    let (mut staging, mut uploads) = (0, 0);
     for entry in entries.flatten() {
         let path = entry.path();
         if !path.is_dir() {
+            if is_upload_file(&entry.file_name().to_string_lossy())
+                && older_than(&entry, cutoff)
+                && std::fs::remove_file(&path).is_ok()
+            {
+                uploads += 1;
+            }
             continue;
         }
         if path.file_name().is_some_and(|n| n == layout::STAGING) {
-            prune(&path, cutoff, &mut removed);
+            prune(&path, cutoff, &mut staging);
         } else {
-            removed += remove_local_staging(&path, cutoff);
+            let (s, u) = remove_local_leftovers(&path, cutoff);
+            staging += s;
+            uploads += u;
         }
     }
-    removed
+    (staging, uploads)
+}
+
+fn older_than(entry: &std::fs::DirEntry, cutoff: chrono::DateTime<chrono::Utc>) -> bool {
+    entry
+        .metadata()
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| chrono::DateTime::<chrono::Utc>::from(t) <= cutoff)
+}
+
+/// `LocalFileSystem`'s name for a put in progress: the target's name, `#` and a number.
+/// liverec never names a file with a `#` itself.
+fn is_upload_file(name: &str) -> bool {
+    name.rsplit_once('#').is_some_and(|(base, n)| {
+        !base.is_empty() && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_upload_file;
+
+    #[test]
+    fn only_a_name_hash_number_is_an_upload_file() {
+        assert!(is_upload_file("_manifest.json#1"));
+        assert!(is_upload_file("LATEST#12"));
+        assert!(!is_upload_file("_manifest.json"));
+        assert!(!is_upload_file("#1"));
+        assert!(!is_upload_file("notes#draft"));
+        assert!(!is_upload_file("a#"));
+    }
 }
