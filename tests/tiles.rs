@@ -281,7 +281,10 @@ fn likes_and_standalone_profiles_from_tiles_equal_their_references() {
     }
 
     // Late data: a rewritten input day of the window rebuilds its tile day and then the
-    // profiles and samples that read it; a rewritten label day only its samples.
+    // profiles and samples that read it; a rewritten label day only its samples. The new
+    // file keeps the old one's modification time, earlier than the commits that read it (as
+    // a writer whose clock runs behind would leave it): currency compares what the
+    // partitions hold, not clocks.
     let rewrite = |day: &str| {
         let dir = input.join(format!("watches/dt={day}"));
         let file = std::fs::read_dir(&dir)
@@ -289,9 +292,17 @@ fn likes_and_standalone_profiles_from_tiles_equal_their_references() {
             .map(|e| e.unwrap().path())
             .find(|p| p.extension().is_some_and(|x| x == "parquet"))
             .unwrap();
-        let bytes = std::fs::read(&file).unwrap();
-        std::fs::remove_file(&file).unwrap();
-        std::fs::write(&file, bytes).unwrap();
+        let modified = std::fs::metadata(&file).unwrap().modified().unwrap();
+        let fresh = dir.join("rewrite.tmp");
+        std::fs::write(&fresh, std::fs::read(&file).unwrap()).unwrap();
+        let f = std::fs::File::options().write(true).open(&fresh).unwrap();
+        f.set_modified(modified).unwrap();
+        drop(f);
+        std::fs::rename(&fresh, &file).unwrap();
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().modified().unwrap(),
+            modified
+        );
     };
     // Back to N = 5 (rebuilt for its parameters), then the rewrite.
     one_day_set("profile_days=5");

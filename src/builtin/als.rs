@@ -33,7 +33,7 @@ use crate::model::als::{self, AlsModel, AlsParams, Confidences, Solver};
 use crate::params::{self, Params};
 use crate::query;
 use crate::runner::{self, OutputReport, RunReport, RunRequest};
-use crate::storage::{Storage, committed};
+use crate::storage::{self, Storage, committed};
 use crate::version::LIVEREC_VERSION;
 use crate::writer::{StagedPartition, read_manifest};
 
@@ -544,6 +544,10 @@ async fn committed_input(table: &Storage, name: &str, day: NaiveDate) -> Result<
     let manifest = read_manifest(table, day)
         .await?
         .with_context(|| format!("{}: the partition of {day} is not committed", table.loc))?;
+    let files = table
+        .at(&layout::partition(day))
+        .list_parquet_files()
+        .await?;
     Ok(InputEntry {
         table: name.into(),
         location: table.loc.to_string(),
@@ -552,6 +556,7 @@ async fn committed_input(table: &Storage, name: &str, day: NaiveDate) -> Result<
         missing: Vec::new(),
         empty: Vec::new(),
         files: manifest.files.len(),
+        listed: Some([(day, storage::files_digest(&files))].into()),
         quality: None,
     })
 }

@@ -36,6 +36,12 @@ pub struct InputEntry {
     #[serde(default)]
     pub empty: Vec<NaiveDate>,
     pub files: usize,
+    /// Each partition of the window with data files when the run listed it (read or not: a
+    /// snapshot input reads only the newest, an empty day none), with a digest of its files
+    /// (`storage::files_digest`): the outputs are current while the window still lists the
+    /// same. Absent in manifests written before liverec recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listed: Option<BTreeMap<NaiveDate, String>>,
     /// Row-level data quality over the partitions read (input tables only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quality: Option<super::quality::InputQuality>,

@@ -2,20 +2,20 @@
 //! writes one day at a time from the platform's logs (the daily tiles); before a job reads it,
 //! each day of its window without a current partition is built by that job. A day is current
 //! when every output of the build job is committed for it with the same values of the
-//! parameters passed on and after the newest file of its input days was written, so a
-//! rewritten input day (late data) is rebuilt and every other day is read as it is. Days
-//! without any input are left alone (the reader counts them missing).
+//! parameters passed on, from input partitions that are still the same files (each manifest
+//! records what its inputs' windows listed), so a rewritten input day (late data) is rebuilt
+//! and every other day is read as it is. Days without any input are left alone (the reader
+//! counts them missing).
 
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use futures::{StreamExt, TryStreamExt};
 
 use super::{OutputReport, RunRequest};
 use crate::doc::partition::PartitionManifest;
 use crate::job::{JobSpec, Root};
-use crate::layout;
 use crate::params::Params;
 use crate::query::shift;
 use crate::storage::Storage;
@@ -63,17 +63,28 @@ pub async fn ensure_days(
         .filter(|(k, _)| spec.params.contains_key(k) && k != "date" && k != "max_missing_days")
         .cloned()
         .collect();
-    let input = Storage::open(req.input.clone())?;
     let output = Storage::open(req.output.clone())?;
+    let sub = |day: NaiveDate| RunRequest {
+        job: spec.clone(),
+        date: day,
+        input: req.input.clone(),
+        output: req.output.clone(),
+        overrides: passed.clone(),
+        engine: req.engine.clone(),
+    };
     // Each day's check lists its input partitions and reads a manifest per output: a few
     // small reads, done for several days at once (a round trip each on an object store).
     let check = |day: NaiveDate| {
-        let (input, output, spec, passed) = (&input, &output, &spec, &passed);
+        let (output, sub) = (&output, sub(day));
         async move {
-            let Some(newest_input) = newest_input_file(input, spec, day).await? else {
+            let now = listed_now(&sub).await?;
+            let has_input = now
+                .iter()
+                .any(|(from, _, listed)| *from == Root::Input && !listed.is_empty());
+            if !has_input {
                 return Ok(None);
-            };
-            let stale = force || !current(output, spec, day, passed, Some(newest_input)).await?;
+            }
+            let stale = force || !current(output, &sub, &now).await?;
             Ok::<_, anyhow::Error>(stale.then_some(day))
         }
     };
@@ -90,14 +101,7 @@ pub async fn ensure_days(
         "derived inputs"
     );
     let build = |(i, day): (usize, NaiveDate)| {
-        let sub = RunRequest {
-            job: spec.clone(),
-            date: day,
-            input: req.input.clone(),
-            output: req.output.clone(),
-            overrides: passed.clone(),
-            engine: req.engine.clone(),
-        };
+        let sub = sub(day);
         async move {
             let report = Box::pin(super::run(&sub))
                 .await
@@ -124,35 +128,47 @@ const BUILD_AT_ONCE: usize = 2;
 /// Days whose partitions are checked at once.
 const CHECK_AT_ONCE: usize = 16;
 
-/// The newest modification time among the files of `job`'s input partitions of `day`, or
-/// None without any.
-async fn newest_input_file(
-    input: &Storage,
-    job: &JobSpec,
-    day: NaiveDate,
-) -> Result<Option<DateTime<Utc>>> {
-    let mut newest = None;
-    for spec in job.inputs.iter().filter(|i| i.from == Root::Input) {
-        newest = newest.max(last_written(input.at(&spec.table), Root::Input, day).await?);
-    }
-    Ok(newest)
+/// What each input of `req.job` (in declaration order: its root and table) lists over its
+/// window now: the partitions with data files and their digests.
+type Listed = Vec<(Root, String, BTreeMap<NaiveDate, String>)>;
+
+async fn listed_now(req: &RunRequest) -> Result<Listed> {
+    let params = super::bind_params(req)?;
+    let input = Storage::open(req.input.clone())?;
+    let output = Storage::open(req.output.clone())?;
+    let lists = req.job.inputs.iter().map(|spec| {
+        let root = match spec.from {
+            Root::Input => &input,
+            Root::Output => &output,
+        };
+        let table = root.at(&spec.table);
+        let params = &params;
+        async move {
+            let listed = super::inputs::listed_now(&table, spec, req.date, params).await?;
+            Ok::<_, anyhow::Error>((spec.from, spec.table.clone(), listed))
+        }
+    });
+    futures::future::try_join_all(lists).await
 }
 
-/// Whether every output of `job` for `day` is committed with these parameters after
-/// `newest_input` (the last write of what it reads, if any).
-async fn current(
-    output: &Storage,
-    job: &JobSpec,
-    day: NaiveDate,
-    args: &[(String, String)],
-    newest_input: Option<DateTime<Utc>>,
-) -> Result<bool> {
-    for table in job.outputs() {
-        let Some(manifest) = read_manifest(&output.at(table), day).await? else {
+/// Whether every output of `req.job` for `req.date` is committed with `req`'s parameters
+/// from inputs that list, now, exactly what they listed when it was built (`now`): the same
+/// partitions with the same files. A rewritten, added or removed input day — or a tile day
+/// rebuilt from one — makes it stale; no clock is compared.
+async fn current(output: &Storage, req: &RunRequest, now: &Listed) -> Result<bool> {
+    for table in req.job.outputs() {
+        let Some(manifest) = read_manifest(&output.at(table), req.date).await? else {
             return Ok(false);
         };
-        let after = newest_input.is_none_or(|n| manifest.created_at > n);
-        if !after || !params_match(&manifest, args, job)? {
+        let same_inputs = manifest.inputs.len() == now.len()
+            && manifest
+                .inputs
+                .iter()
+                .zip(now)
+                .all(|(then, (_, table, listed))| {
+                    then.table == *table && then.listed.as_ref() == Some(listed)
+                });
+        if !same_inputs || !params_match(&manifest, &req.overrides, &req.job)? {
             return Ok(false);
         }
     }
@@ -160,46 +176,10 @@ async fn current(
 }
 
 /// Whether every output of `req.job` for `req.date` is committed with `req`'s parameters
-/// after everything it reads was last written: the files of its input tables' partitions and
-/// the commits of its output-table inputs, over each input's window. A rewritten input day,
-/// or a tile day rebuilt from one, makes the outputs that read it stale.
+/// from what its inputs' windows list now (`current`).
 pub async fn outputs_current(req: &RunRequest) -> Result<bool> {
-    let params = super::bind_params(req)?;
-    let input = Storage::open(req.input.clone())?;
     let output = Storage::open(req.output.clone())?;
-    // Owned pieces: the futures run inside the training set's spawned tasks.
-    let mut reads = Vec::new();
-    for spec in &req.job.inputs {
-        let (lo, hi) = spec.window(&params)?;
-        for offset in lo..=hi {
-            let root = match spec.from {
-                Root::Input => input.at(&spec.table),
-                Root::Output => output.at(&spec.table),
-            };
-            reads.push(last_written(root, spec.from, shift(req.date, offset)?));
-        }
-    }
-    let written: Vec<Option<DateTime<Utc>>> = futures::stream::iter(reads)
-        .buffered(CHECK_AT_ONCE)
-        .try_collect()
-        .await?;
-    let newest = written.into_iter().flatten().max();
-    current(&output, &req.job, req.date, &req.overrides, newest).await
-}
-
-/// When `day` of a table was last written: the newest file of an input table's partition, the
-/// commit of an output table's; None when absent.
-async fn last_written(table: Storage, from: Root, day: NaiveDate) -> Result<Option<DateTime<Utc>>> {
-    Ok(match from {
-        Root::Input => {
-            let files = table
-                .at(&layout::partition(day))
-                .list_parquet_files()
-                .await?;
-            files.iter().map(|m| m.last_modified).max()
-        }
-        Root::Output => read_manifest(&table, day).await?.map(|m| m.created_at),
-    })
+    current(&output, req, &listed_now(req).await?).await
 }
 
 /// Whether a manifest records these values of `job`'s parameters.

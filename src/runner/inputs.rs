@@ -4,6 +4,8 @@
 //! cleaned copy), and a day without rows counts as missing. Output tables read as features
 //! must show, in their manifests, inputs from before `--date` only.
 
+use std::collections::BTreeMap;
+
 use anyhow::{Context, Result, bail};
 use arrow::datatypes::SchemaRef;
 use chrono::NaiveDate;
@@ -94,6 +96,8 @@ struct Day {
 struct Window {
     from: NaiveDate,
     to: NaiveDate,
+    /// Every partition with data files when the window was listed, with their digest.
+    listed: BTreeMap<NaiveDate, String>,
     days: Vec<Day>,
     missing: Vec<NaiveDate>,
     /// Partitions present but without rows (counted as missing).
@@ -145,8 +149,20 @@ async fn register(
         missing: window.missing,
         empty: window.empty,
         files: window.days.iter().map(|d| d.files.len()).sum(),
+        listed: Some(window.listed),
         quality,
     })
+}
+
+/// What the window of `spec` for `date` lists under `table` now: each partition with data
+/// files and their digest (as `InputEntry::listed` records it).
+pub(super) async fn listed_now(
+    table: &Storage,
+    spec: &InputSpec,
+    date: NaiveDate,
+    params: &Params,
+) -> Result<BTreeMap<NaiveDate, String>> {
+    Ok(list_window(table, spec, date, params).await?.listed)
 }
 
 /// The partitions of the window present under `table`, each with its data files.
@@ -160,9 +176,13 @@ async fn list_window(
     let (from, to) = (shift(date, lo)?, shift(date, hi)?);
     let (present, missing) = table.partitions_between(from, to).await?;
     let mut days = Vec::new();
+    let mut listed = BTreeMap::new();
     for day in present {
         let partition = table.at(&layout::partition(day));
         let files = partition.list_parquet_files().await?;
+        if !files.is_empty() {
+            listed.insert(day, crate::storage::files_digest(&files));
+        }
         days.push(Day {
             day,
             partition,
@@ -172,6 +192,7 @@ async fn list_window(
     Ok(Window {
         from,
         to,
+        listed,
         days,
         missing,
         empty: Vec::new(),
@@ -438,6 +459,7 @@ mod tests {
         Window {
             from: d(1),
             to: d(7),
+            listed: BTreeMap::new(),
             days: days
                 .iter()
                 .map(|x| Day {

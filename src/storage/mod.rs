@@ -35,6 +35,22 @@ fn open_stores(loc: &Location) -> Result<(Arc<dyn ObjectStore>, Arc<dyn ObjectSt
     }
 }
 
+/// What a partition's data files are, as one short digest: their names, sizes, e-tags and
+/// modification times. A rewrite changes it even when a file keeps its name, size and
+/// time (the local store's e-tag holds the inode; S3's the content), and no clock is
+/// compared, so writers of inputs and of outputs need not agree on the time.
+pub fn files_digest(files: &[object_store::ObjectMeta]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for meta in files {
+        h.update(meta.location.as_ref().as_bytes());
+        h.update(meta.size.to_le_bytes());
+        h.update(meta.e_tag.as_deref().unwrap_or_default().as_bytes());
+        h.update(meta.last_modified.to_rfc3339().as_bytes());
+    }
+    hex::encode(&h.finalize()[..8])
+}
+
 /// A location together with its store.
 #[derive(Clone, Debug)]
 pub struct Storage {

@@ -86,13 +86,6 @@ pub async fn parts(
         for d in present {
             let part = table.at(&layout::partition(d));
             let files = part.list_parquet_files().await?;
-            let mut h = Sha256::new();
-            for meta in &files {
-                h.update(meta.location.as_ref().as_bytes());
-                h.update(meta.size.to_le_bytes());
-                h.update(meta.e_tag.as_deref().unwrap_or_default().as_bytes());
-                h.update(meta.last_modified.to_rfc3339().as_bytes());
-            }
             let modified = files
                 .iter()
                 .map(|m| m.last_modified)
@@ -101,7 +94,7 @@ pub async fn parts(
             inputs.insert(
                 format!("{name}/{}", layout::partition(d)),
                 InputPartition {
-                    digest: hex::encode(&h.finalize()[..8]),
+                    digest: crate::storage::files_digest(&files),
                     modified,
                 },
             );
