@@ -27,11 +27,11 @@ pub async fn run(args: CleanupArgs) -> Result<()> {
     };
     let done = crate::writer::cleanup(&root, ages).await?;
     println!(
-        "removed {} staging object(s), {} interrupted upload file(s), {} uncommitted and {} replaced data file(s) under {}; left {} younger than {} min (replaced: {} min)",
+        "removed {} staging object(s), {} uncommitted and {} replaced data file(s), {} interrupted upload file(s) under {}; left {} younger than {} min (replaced: {} min)",
         done.staging,
-        done.uploads,
         done.unreferenced,
         done.replaced,
+        done.uploads,
         root.loc,
         done.recent,
         args.min_age_minutes,
