@@ -155,14 +155,37 @@ async fn register(
 }
 
 /// What the window of `spec` for `date` lists under `table` now: each partition with data
-/// files and their digest (as `InputEntry::listed` records it).
+/// files and their digest (as `InputEntry::listed` records it). Each day's partition is
+/// listed directly (an absent one lists no files), without listing the table first: a
+/// currency check of a one-day window is then one request per input (16 days listed at once).
 pub(super) async fn listed_now(
     table: &Storage,
     spec: &InputSpec,
     date: NaiveDate,
     params: &Params,
 ) -> Result<BTreeMap<NaiveDate, String>> {
-    Ok(list_window(table, spec, date, params).await?.listed)
+    let (lo, hi) = spec.window(params)?;
+    let mut lists = Vec::new();
+    for offset in lo..=hi {
+        let (day, table) = (shift(date, offset)?, table.clone());
+        lists.push(async move {
+            let files = table
+                .at(&layout::partition(day))
+                .list_parquet_files()
+                .await?;
+            Ok::<_, anyhow::Error>(digest_of(&files).map(|digest| (day, digest)))
+        });
+    }
+    let listed: Vec<Option<(NaiveDate, String)>> = futures::stream::iter(lists)
+        .buffered(16)
+        .try_collect()
+        .await?;
+    Ok(listed.into_iter().flatten().collect())
+}
+
+/// A partition's entry in `listed`: none without data files.
+fn digest_of(files: &[ObjectMeta]) -> Option<String> {
+    (!files.is_empty()).then(|| crate::storage::files_digest(files))
 }
 
 /// The partitions of the window present under `table`, each with its data files.
@@ -180,8 +203,8 @@ async fn list_window(
     for day in present {
         let partition = table.at(&layout::partition(day));
         let files = partition.list_parquet_files().await?;
-        if !files.is_empty() {
-            listed.insert(day, crate::storage::files_digest(&files));
+        if let Some(digest) = digest_of(&files) {
+            listed.insert(day, digest);
         }
         days.push(Day {
             day,
