@@ -202,11 +202,11 @@ async fn run_work(
 }
 
 /// Runs `profiles` and `samples` for one label day, each unless its outputs are current
-/// (committed with the same parameters after everything they read: `runner::outputs_current`)
-/// or `force`: the daily workflow's `profiles_next_day` commits tomorrow's profiles tonight,
-/// and tomorrow's label day only adds its samples; a rewritten input day (or a tile day
-/// rebuilt from one) rebuilds the profiles and samples that read it. Returns what was
-/// written, or None when both were reused.
+/// (committed with the same parameters from inputs that still hold the same files:
+/// `runner::outputs_current`) or `force`: the daily workflow's `profiles_next_day` commits
+/// tomorrow's profiles tonight, and tomorrow's label day only adds its samples; a rewritten
+/// input day (or a tile day rebuilt from one) rebuilds the profiles and samples that read it.
+/// Returns what was written, or None when both were reused.
 async fn build_label_day(
     req: &RunRequest,
     day: NaiveDate,
