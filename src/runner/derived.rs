@@ -63,6 +63,7 @@ pub async fn ensure_days(
         .filter(|(k, _)| spec.params.contains_key(k) && k != "date" && k != "max_missing_days")
         .cloned()
         .collect();
+    let input = Storage::open(req.input.clone())?;
     let output = Storage::open(req.output.clone())?;
     let sub = |day: NaiveDate| RunRequest {
         job: spec.clone(),
@@ -75,9 +76,9 @@ pub async fn ensure_days(
     // Each day's check lists its input partitions and reads a manifest per output: a few
     // small reads, done for several days at once (a round trip each on an object store).
     let check = |day: NaiveDate| {
-        let (output, sub) = (&output, sub(day));
+        let (input, output, sub) = (&input, &output, sub(day));
         async move {
-            let now = listed_now(&sub).await?;
+            let now = listed_now(input, output, &sub).await?;
             let has_input = now
                 .iter()
                 .any(|(from, _, listed)| *from == Root::Input && !listed.is_empty());
@@ -132,14 +133,14 @@ const CHECK_AT_ONCE: usize = 16;
 /// window now: the partitions with data files and their digests.
 type Listed = Vec<(Root, String, BTreeMap<NaiveDate, String>)>;
 
-async fn listed_now(req: &RunRequest) -> Result<Listed> {
+/// `Listed` for `req`, through stores the caller opened once (on S3 each open is a client
+/// with its own connections, and the tiles' check runs for many days).
+async fn listed_now(input: &Storage, output: &Storage, req: &RunRequest) -> Result<Listed> {
     let params = super::bind_params(req)?;
-    let input = Storage::open(req.input.clone())?;
-    let output = Storage::open(req.output.clone())?;
     let lists = req.job.inputs.iter().map(|spec| {
         let root = match spec.from {
-            Root::Input => &input,
-            Root::Output => &output,
+            Root::Input => input,
+            Root::Output => output,
         };
         let table = root.at(&spec.table);
         let params = &params;
@@ -178,8 +179,9 @@ async fn current(output: &Storage, req: &RunRequest, now: &Listed) -> Result<boo
 /// Whether every output of `req.job` for `req.date` is committed with `req`'s parameters
 /// from what its inputs' windows list now (`current`).
 pub async fn outputs_current(req: &RunRequest) -> Result<bool> {
+    let input = Storage::open(req.input.clone())?;
     let output = Storage::open(req.output.clone())?;
-    current(&output, req, &listed_now(req).await?).await
+    current(&output, req, &listed_now(&input, &output, req).await?).await
 }
 
 /// Whether a manifest records these values of `job`'s parameters.
